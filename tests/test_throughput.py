@@ -1,0 +1,130 @@
+"""End to end: HF generate() (dynamic and pre-allocated static cache) vs vLLM.
+
+Every generation length is forced (EOS ignored), so each round does the same
+work. Rounds and warm-up are stated in each pedantic call; tok/s is the work
+over the median round, its spread the rounds' relative stdev.
+"""
+
+import time
+
+import pytest
+
+from pagedbench import plan, workloads
+from pagedbench.hf_engine import HFSettings
+from pagedbench.meters import NvmlSampler, timed_rounds
+from pagedbench.vllm_engine import serving_settings
+
+pytestmark = pytest.mark.throughput
+GIB = 1 << 30
+PROMPT_LEN = 8  # the lab's short prompt
+
+
+@pytest.fixture(scope="session")
+def session_results():
+    """Figures later tests compare against (HF tok/s for the speed-up, the sweep's points)."""
+    return {}
+
+
+@pytest.fixture
+def hf_engine(engine_pool, model_dir, has_weights, target):
+    return engine_pool.get(HFSettings(str(model_dir), "cuda" if target.kind == "gpu" else "cpu", has_weights))
+
+
+@pytest.fixture
+def serving_engine(start_engine, model_dir, model_shape, sizes, has_weights):
+    return start_engine(serving_settings(model_dir, model_shape, sizes, "auto" if has_weights else "dummy"))
+
+
+@pytest.mark.matrix(cpu=dict(cache=("dynamic", "static"), batch=plan.CPU.hf_batches),
+                    gpu=dict(cache=("dynamic", "static"), batch=plan.GPU.hf_batches))
+def test_hf_generate(benchmark, metrics, target, cache, batch, hf_engine, model_shape, sizes, session_results):
+    new = sizes.hf_new_tokens
+    wl = workloads.repeated_prompt(batch, PROMPT_LEN, new, vocab_size=hf_engine.vocab_size)
+    with NvmlSampler() as nvml:  # warm-up 1, rounds per plan (3 on GPU)
+        timed = timed_rounds(benchmark, lambda: hf_engine.generate(wl, cache, sizes.static_cache_len),
+                             sizes.timing_rounds)
+    metrics.param(cache=cache, batch=batch, new_tokens=new, model=model_shape.name, attention=hf_engine.attn)
+    tok_s = metrics.rate("tok_per_s", batch * new, [r.seconds for r in timed], "tok/s", floor=0.05)
+    kv_bytes = timed[-1].kv_cache_bytes
+    metrics.metric("kv_cache_gib", kv_bytes / GIB, "GiB", "lower", floor=0.0)
+    if target.kind == "gpu":
+        metrics.metric("peak_alloc_gib", max(r.peak_alloc_bytes for r in timed) / GIB, "GiB", "lower")
+        metrics.metric("nvml_peak_gib", nvml.peak_gib, "GiB", "lower")
+        metrics.series["memory_gib"] = nvml.samples
+    session_results[(target.slug, cache, batch)] = tok_s
+
+    # The cache holds what its policy says, to the byte: the dynamic cache the tokens written
+    # (the last generated token is never fed back), the static one max_len slots per sequence.
+    bpt = model_shape.kv_bytes_per_token()
+    held = PROMPT_LEN + new - 1 if cache == "dynamic" else sizes.static_cache_len
+    assert kv_bytes == batch * held * bpt
+
+
+@pytest.mark.matrix(cpu=dict(workload=("repeat", "variable")), gpu=dict(workload=("repeat", "variable")))
+def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, model_shape, sizes, session_results,
+                         request):
+    if workload == "repeat":  # like for like with HF at batch 16
+        wl = workloads.repeated_prompt(16, PROMPT_LEN, sizes.hf_new_tokens, vocab_size=4096)
+    elif request.config.option.dataset:
+        wl = workloads.sharegpt(request.config.option.dataset, n=sizes.throughput_requests, vocab_size=4096,
+                                max_seq_len=sizes.max_model_len)
+    else:
+        lo, hi = sizes.throughput_io
+        wl = workloads.uniform_io(sizes.throughput_requests, vocab_size=4096, lo=lo, hi=hi)
+    def once():
+        t0 = time.perf_counter()  # generate() returns only once every token is on the host
+        prompt, out = serving_engine.generate(wl)
+        return prompt, out, time.perf_counter() - t0
+
+    with NvmlSampler() as nvml:  # warm-up 1, rounds per plan (3 on GPU)
+        rounds = timed_rounds(benchmark, once, sizes.timing_rounds)
+    prompt_tokens, out_tokens, _ = rounds[-1]
+    timed = [t for _, _, t in rounds]
+    metrics.param(workload=wl.name, model=model_shape.name, requests=len(wl), block_size=sizes.serving_block_size)
+    out_s = metrics.rate("output_tok_per_s", out_tokens, timed, "tok/s", floor=0.05)
+    metrics.rate("total_tok_per_s", out_tokens + prompt_tokens, timed, "tok/s", floor=0.05)
+    metrics.rate("req_per_s", len(wl), timed, "req/s", floor=0.05)
+    if nvml.available:
+        metrics.metric("nvml_peak_gib", nvml.peak_gib, "GiB", "lower")
+        metrics.series["memory_gib"] = nvml.samples
+    hf = session_results.get((target.slug, "dynamic", 16))
+    if workload == "repeat" and hf:
+        metrics.metric("speedup_vs_hf", out_s / hf, "x", "higher", floor=0.05)
+    assert all(o == sum(r.output_len for r in wl.requests) for _, o, _ in rounds), "forced lengths not honoured"
+
+
+@pytest.mark.matrix(cpu=dict(max_num_seqs=plan.CPU.sweep_points), gpu=dict(max_num_seqs=plan.GPU.sweep_points))
+def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_engine, model_shape, sizes,
+                            session_results):
+    """Each point offers 4 x max_num_seqs requests, so the batch fills several times over."""
+    serving_engine.set_max_num_seqs(max_num_seqs)
+    wl = workloads.uniform_io(4 * max_num_seqs, seed=max_num_seqs, vocab_size=4096, lo=128, hi=128)
+    wl = workloads.Workload(wl.name, tuple(workloads.Request(r.prompt_token_ids, sizes.sweep_output_tokens)
+                                           for r in wl.requests), wl.max_seq_len, wl.seed)
+    def once():
+        t0 = time.perf_counter()
+        serving_engine.generate(wl)
+        return time.perf_counter() - t0
+
+    try:
+        times = timed_rounds(benchmark, once, sizes.timing_rounds)
+    finally:
+        serving_engine.set_max_num_seqs(serving_engine.settings.max_num_seqs)
+    out_tokens = len(wl) * sizes.sweep_output_tokens
+    metrics.param(max_num_seqs=max_num_seqs, requests=len(wl), model=model_shape.name)
+    tok_s = metrics.rate("output_tok_per_s", out_tokens, times, "tok/s", floor=0.05)
+    sweep = session_results.setdefault(("sweep", target.slug), {})
+    sweep[max_num_seqs] = tok_s
+    points = sorted(sweep)
+    best = max(sweep.values())
+    saturation = min(n for n in points if sweep[n] >= 0.9 * best)
+    # Where the curve flattens (first point within 10 % of the best so far): recorded, not gated.
+    metrics.param(saturation_max_num_seqs=saturation)
+    prev = [n for n in points if n < max_num_seqs]
+    if prev:
+        p = prev[-1]
+        # Decode at small batch is bound by reading the weights once per step: 4x the batch
+        # must give well over 1.5x the tokens until the batch saturates the device.
+        if max_num_seqs <= 16:
+            assert tok_s >= 1.5 * sweep[p], f"max_num_seqs {p} -> {max_num_seqs}: {sweep[p]:.0f} -> {tok_s:.0f} tok/s"
+        assert tok_s >= 0.85 * max(sweep[n] for n in prev), "throughput collapsed past saturation"
