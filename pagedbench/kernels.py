@@ -30,7 +30,7 @@ class DecodeCase:
         return 2 * self.batch * self.context * shape.num_kv_heads * shape.head_dim * shape.dtype_bytes
 
 
-@dataclass
+@dataclass(eq=False)
 class DecodeInputs:
     q: object              # (B, Hq, D)
     k: object              # (B, T, Hkv, D) contiguous
@@ -40,6 +40,7 @@ class DecodeInputs:
     block_table: object    # (B, T / block_size) int32
     seq_lens: object       # (B,) int32
     scale: float
+    _prefill_q: object = None
 
 
 def fits(case: DecodeCase, shape: ModelShape, free_bytes: int) -> bool:
@@ -122,6 +123,54 @@ def fa3_paged(inp: DecodeInputs, case: DecodeCase):
                                       max_seqlen_k=T, seqused_k=inp.seq_lens, softmax_scale=inp.scale,
                                       causal=True, block_table=inp.block_table, fa_version=version)
     return call, f"vllm_flash_attn FA{version}, block table"
+
+
+def fa3_prefill(inp: DecodeInputs, case: DecodeCase, query_len: int):
+    """Chunked prefill: the last query_len tokens of each sequence, causal, through the block table."""
+    try:
+        from vllm.vllm_flash_attn import flash_attn_varlen_func, is_fa_version_supported
+    except ImportError as exc:
+        raise ImplUnavailable(f"vllm.vllm_flash_attn does not import: {exc}") from exc
+    import torch
+    version = 3 if is_fa_version_supported(3) else 2
+    B, T = case.batch, case.context
+    q = prefill_queries(inp, query_len)
+    cu_q = torch.arange(0, (B + 1) * query_len, query_len, device="cuda", dtype=torch.int32)
+
+    def call():
+        return flash_attn_varlen_func(q, inp.k_cache, inp.v_cache, max_seqlen_q=query_len, cu_seqlens_q=cu_q,
+                                      max_seqlen_k=T, seqused_k=inp.seq_lens, softmax_scale=inp.scale,
+                                      causal=True, block_table=inp.block_table, fa_version=version)
+    return call, f"vllm_flash_attn FA{version}, block table, {query_len}-token chunk"
+
+
+def prefill_queries(inp: DecodeInputs, query_len: int):
+    """Deterministic queries for the chunk (B * query_len, Hq, D), drawn once per input set."""
+    import torch
+    if getattr(inp, "_prefill_q", None) is None or inp._prefill_q.shape[0] != inp.q.shape[0] * query_len:
+        g = torch.Generator(device="cuda").manual_seed(1)
+        inp._prefill_q = torch.randn(inp.q.shape[0] * query_len, *inp.q.shape[1:], generator=g,
+                                     device="cuda", dtype=inp.q.dtype)
+    return inp._prefill_q
+
+
+def prefill_reference(inp: DecodeInputs, query_len: int):
+    """fp32 causal attention of the last query_len positions over the whole context."""
+    import torch
+    B, T, Hkv, D = inp.k.shape
+    Hq = inp.q.shape[1]
+    q_all = prefill_queries(inp, query_len).view(B, query_len, Hq, D)
+    out = torch.empty(B * query_len, Hq, D, device="cuda", dtype=torch.float32)
+    pos_q = torch.arange(T - query_len, T, device="cuda")
+    mask = pos_q[:, None] >= torch.arange(T, device="cuda")[None, :]       # (Lq, T)
+    for b in range(B):
+        q = q_all[b].float().view(query_len, Hkv, Hq // Hkv, D)
+        k, v = inp.k[b].float(), inp.v[b].float()
+        s = torch.einsum("qhgd,thd->hgqt", q, k) * inp.scale
+        s = s.masked_fill(~mask, float("-inf"))
+        o = torch.einsum("hgqt,thd->qhgd", s.softmax(-1), v)
+        out[b * query_len:(b + 1) * query_len] = o.reshape(query_len, Hq, D)
+    return out
 
 
 def fa3_contiguous(inp: DecodeInputs, case: DecodeCase):

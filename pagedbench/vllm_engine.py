@@ -36,6 +36,7 @@ class EngineSettings:
     load_format: str = "dummy"
     enforce_eager: bool = True
     tensor_parallel_size: int = 1
+    async_scheduling: bool | None = None  # None: vLLM's default for the device
 
     def llm_kwargs(self) -> dict:
         kw = dict(
@@ -45,6 +46,8 @@ class EngineSettings:
             enforce_eager=self.enforce_eager, tensor_parallel_size=self.tensor_parallel_size,
             disable_log_stats=False, seed=0,
         )
+        if self.async_scheduling is not None:
+            kw["async_scheduling"] = self.async_scheduling
         if self.max_num_batched_tokens is not None:
             kw["max_num_batched_tokens"] = self.max_num_batched_tokens
         if self.load_format == "dummy":
@@ -229,7 +232,10 @@ def block_pool_settings(model_dir, shape: ModelShape, sizes, block_size: int, pr
     return EngineSettings(
         model=str(model_dir), block_size=block_size, enable_prefix_caching=prefix_caching,
         kv_cache_bytes=sizes.kv_budget_tokens * shape.kv_bytes_per_token(), max_model_len=sizes.max_model_len,
-        max_num_batched_tokens=sizes.max_num_batched_tokens, load_format=load_format, enforce_eager=True)
+        max_num_batched_tokens=sizes.max_num_batched_tokens, load_format=load_format, enforce_eager=True,
+        # Async scheduling (vLLM's CUDA default) books the next step's tokens before step() returns;
+        # synchronous steps leave the pool between two complete steps, as the simulator models it.
+        async_scheduling=False)
 
 
 def serving_settings(model_dir, shape: ModelShape, sizes, load_format: str = "dummy") -> EngineSettings:

@@ -90,11 +90,19 @@ def test_concurrent_users(benchmark, metrics, target, block_size, pool_engine, m
     metrics.exact("contiguous_users", contiguous_users, "requests")
     metrics.exact("predicted_users", predicted_users, "requests")
     metrics.exact("sim_peak_running", sim.peak_running, "requests")
+    # Measured waste of the variable-length run: blocks vLLM held at its peak against what
+    # pre-allocating max_model_len for the same concurrent requests would have reserved.
+    metrics.exact("peak_blocks", run.peak_blocks, "blocks")
+    metrics.exact("sim_peak_blocks", sim.peak_blocks, "blocks")
+    contiguous_need = run.peak_running * sizes.max_model_len
+    metrics.metric("paged_vs_contiguous_pct", 100 * run.peak_blocks * block_size / contiguous_need, "%", "lower",
+                   floor=0.0)
     benchmark.extra_info.update(sim_preemptions=sim.preemptions, measured_over_contiguous=run.peak_running / contiguous_users)
 
     assert contiguous_users == plan.CONTIGUOUS_USERS
     assert run.peak_running > 2 * contiguous_users, "paging must admit well over the pre-allocated count"
     assert max(s.blocks_used for s in run.steps) <= engine.num_gpu_blocks - 1
+    assert run.peak_blocks * block_size < contiguous_need  # the same users, pre-allocated, would not fit
     # The simulator replays vLLM's scheduling policy; it must land within 10 % of the measured peak.
     assert sim.peak_running == pytest.approx(run.peak_running, rel=0.10)
 

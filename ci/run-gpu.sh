@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Run the GPU benchmarks on this machine, compare with its stored baselines, write the report.
+#
+#   ci/run-gpu.sh [blocks|throughput|kernels|all]      (default: all, one chunk after another)
+#
+# Environment:
+#   PAGEDBENCH_SKIP_INSTALL=1   do not `pip install -e .[gpu]` (the venv is ready)
+#   PAGEDBENCH_SLUG=h100        use this slug instead of the one NVML reports
+#   PAGEDBENCH_EXPECT_SLUG=h100 fail when the detected slug differs (CI: a mislabelled runner)
+#   PYTHON=python3.11           interpreter to use (default: python)
+#   PYTEST_ADDOPTS              extra pytest arguments, as pytest itself reads them
+#
+# Writes runs/<slug>-<chunk>.json and reports/<slug>/ (report.md + PNGs, from every
+# runs/<slug>-*.json present, so the chunks of one machine share one report).
+# Exit code: pytest's (1 = a test or a baseline comparison failed); "nothing collected" counts as 0.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=${PYTHON:-python}
+CHUNKS=(blocks throughput kernels)
+
+usage() { echo "usage: $0 [blocks|throughput|kernels|all]" >&2; }
+
+chunk=${1:-all}
+case "$chunk" in
+  all) todo=("${CHUNKS[@]}") ;;
+  blocks|throughput|kernels) todo=("$chunk") ;;
+  -h|--help) usage; exit 0 ;;
+  *) usage; exit 2 ;;
+esac
+
+if [[ "${PAGEDBENCH_SKIP_INSTALL:-0}" != 1 ]]; then
+  # Install before detecting the GPU: the detection needs the package and NVML bindings.
+  "$PY" -m pip install -e ".[gpu]"
+fi
+
+slug=${PAGEDBENCH_SLUG:-$("$PY" -c 'from pagedbench.gpu import current_device; print(current_device().slug)')}
+if [[ "$slug" == cpu && -z "${PAGEDBENCH_SLUG:-}" ]]; then
+  echo "error: NVML sees no NVIDIA GPU here; set PAGEDBENCH_SLUG to force a slug (CPU runs: tox -e cpu)" >&2
+  exit 2
+fi
+if [[ -n "${PAGEDBENCH_EXPECT_SLUG:-}" && "$slug" != "$PAGEDBENCH_EXPECT_SLUG" ]]; then
+  echo "error: this machine's GPU is '$slug', the job expected '$PAGEDBENCH_EXPECT_SLUG'" >&2
+  exit 2
+fi
+echo "GPU slug: $slug"
+
+# pytest-benchmark keeps runs under <storage>/<machine id>/NNNN_*.json and --benchmark-compare
+# looks only in this machine id's folder; with nothing there it warns instead of comparing.
+machine_id=$("$PY" -c 'from pytest_benchmark.utils import get_machine_id; print(get_machine_id())')
+storage="baselines/$slug"
+compare=()
+if compgen -G "$storage/$machine_id/[0-9][0-9][0-9][0-9]_*.json" >/dev/null; then
+  compare=(--benchmark-compare --benchmark-compare-fail=median:10%)
+else
+  echo "note: no stored pytest-benchmark run in $storage/$machine_id; timings are not compared this time"
+fi
+
+mkdir -p runs
+final=0
+for c in "${todo[@]}"; do
+  run_json="runs/$slug-$c.json"
+  rm -f "$run_json"  # a crashed run must not leave last week's numbers behind as if they were new
+  echo "=== $c on $slug ==="
+  set +e
+  "$PY" -m pytest --benchmark-only -m "$c" -k "$slug" \
+    --benchmark-storage="$storage" "${compare[@]}" \
+    --metrics-json "$run_json" -p no:cacheprovider
+  rc=$?
+  set -e
+  if [[ $rc == 5 ]]; then
+    echo "note: no '$c' test selected for '$slug' (pytest exit 5); counted as success"
+    rc=0
+  fi
+
+  mapfile -t runs < <(compgen -G "runs/$slug-*.json" | sort)
+  if ((${#runs[@]})); then
+    echo "report from: ${runs[*]}"
+    if ! "$PY" -m pagedbench report "${runs[@]}" --out "reports/$slug"; then
+      echo "error: report generation failed" >&2
+      ((rc)) || rc=3
+    fi
+  fi
+  ((final)) || final=$rc
+done
+exit "$final"

@@ -1,0 +1,783 @@
+"""Markdown report and PNG plots from a run's --metrics-json file.
+
+    python -m pagedbench report RUN.json [RUN.json ...] [--out DIR]
+
+One section per kind of test, each found by the test function's name and read
+from the params the suite recorded (never from the pytest id). Block and token
+counts are converted to bytes here, for LLaMA-7B fp16 and Llama-3.1-8B bf16,
+because which model the blocks hold is a matter of arithmetic, not of
+measurement: a block of 16 tokens is a block of 16 tokens whatever the model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from .errors import PagedBenchError
+from .kv import load_shape
+
+SCHEMA_VERSION = 1
+GB = 1e9            # tables in GB follow the vLLM paper; GiB is said where it is GiB
+GIB = float(1 << 30)
+DASH = "–"          # a cell with no data
+OUTCOMES = ("passed", "failed", "skipped")
+STATUSES = ("ok", "regressed", "improved", "new")
+
+# (label, shipped config): the models whose bytes the block counts are converted to.
+BYTE_MODELS = (("LLaMA-7B fp16", "llama-7b"), ("Llama-3.1-8B bf16", "llama-3.1-8b"))
+REFERENCE_MODEL = BYTE_MODELS[0]  # single-model tables and plots use LLaMA-7B, as the tutorial does
+
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # the slug becomes a folder name
+
+
+# ---- reading and validating a run ---------------------------------------------------
+
+def _fail(path, msg: str) -> PagedBenchError:
+    return PagedBenchError(f"{path}: {msg}")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def validate_run(doc, path="<run>") -> dict:
+    """Check the shape of a metrics JSON; every problem names the file and the field."""
+    if not isinstance(doc, dict):
+        raise _fail(path, "top level must be a JSON object")
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise _fail(path, f"schema_version is {doc.get('schema_version')!r}, this report reads {SCHEMA_VERSION}")
+    slug = doc.get("slug")
+    if not isinstance(slug, str) or not _SLUG.match(slug):
+        raise _fail(path, f"'slug' must be a short name like 'h100', got {slug!r}")
+    for key in ("gpu", "versions", "tests"):
+        if not isinstance(doc.get(key), dict):
+            raise _fail(path, f"'{key}' missing or not an object")
+    for nodeid, entry in doc["tests"].items():
+        _validate_test(path, nodeid, entry)
+    return doc
+
+
+def _validate_test(path, nodeid: str, entry) -> None:
+    where = f"tests[{nodeid!r}]"
+    if not isinstance(entry, dict):
+        raise _fail(path, f"{where} must be an object")
+    if entry.get("outcome") not in OUTCOMES:
+        raise _fail(path, f"{where}.outcome is {entry.get('outcome')!r}, expected one of {OUTCOMES}")
+    for key, typ in (("params", dict), ("metrics", dict), ("series", dict), ("comparisons", list)):
+        if not isinstance(entry.get(key, typ()), typ):
+            raise _fail(path, f"{where}.{key} must be a {'list' if typ is list else 'object'}")
+    for name, m in entry.get("metrics", {}).items():
+        if not isinstance(m, dict) or not _is_number(m.get("value")):
+            raise _fail(path, f"{where}.metrics[{name!r}] must be an object with a numeric 'value'")
+    for name, points in entry.get("series", {}).items():
+        ok = isinstance(points, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(_is_number(x) for x in p) for p in points)
+        if not ok:
+            raise _fail(path, f"{where}.series[{name!r}] must be a list of [t_seconds, value] pairs")
+    for i, c in enumerate(entry.get("comparisons", [])):
+        if not isinstance(c, dict) or not isinstance(c.get("status"), str):
+            raise _fail(path, f"{where}.comparisons[{i}] must be an object with a 'status'")
+
+
+def load_run(path: str | Path) -> dict:
+    """A validated run document; PagedBenchError naming the file when it is unusable."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(path, f"cannot read ({exc})") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _fail(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+    return validate_run(doc, path)
+
+
+def merge_runs(runs: list[dict], paths: list) -> dict:
+    """One run from several chunks of the same GPU (blocks, throughput, kernels).
+
+    CI runs the chunks as separate pytest sessions; the report shows them together.
+    A test present in two files keeps the later file's result.
+    """
+    first = runs[0]
+    for run, path in zip(runs[1:], paths[1:]):
+        if run["slug"] != first["slug"]:
+            raise _fail(path, f"slug {run['slug']!r} differs from {paths[0]}'s {first['slug']!r}")
+    tests: dict = {}
+    for run in runs:
+        tests.update(run["tests"])
+    times = [r.get(k) for r in runs for k in ("started", "finished") if isinstance(r.get(k), str)]
+    return {
+        **first,
+        "tests": tests,
+        "versions": {k: v for r in runs for k, v in r["versions"].items()},
+        "started": min(times) if times else None,
+        "finished": max(times) if times else None,
+        "interrupted": any(r.get("interrupted") for r in runs),
+    }
+
+
+# ---- one test's results, found by function name ------------------------------------
+
+@dataclass(frozen=True)
+class Result:
+    nodeid: str
+    outcome: str
+    params: dict
+    metrics: dict                 # name -> finite value; NaN/inf are treated as not measured
+    units: dict
+    series: dict = field(default_factory=dict)
+
+    def m(self, name: str) -> float | None:
+        return self.metrics.get(name)
+
+    def p(self, name: str):
+        return self.params.get(name)
+
+    def n(self, name: str) -> float | None:
+        """A param that arithmetic needs: a positive number, else None (the cell shows '–')."""
+        v = self.params.get(name)
+        return v if _is_number(v) and v > 0 else None
+
+
+def function_name(nodeid: str) -> str:
+    """'tests/x.py::Cls::test_a[cpu-16]' -> 'test_a' (the id is used for nothing else)."""
+    return nodeid.split("::")[-1].split("[", 1)[0]
+
+
+def results(run: dict, function: str) -> list[Result]:
+    out = []
+    for nodeid, entry in sorted(run["tests"].items()):
+        ms = entry.get("metrics", {})
+        if function_name(nodeid) != function or not ms:  # a skipped test recorded nothing to show
+            continue
+        out.append(Result(
+            nodeid=nodeid,
+            outcome=entry["outcome"],
+            params=entry.get("params", {}),
+            metrics={k: float(v["value"]) for k, v in ms.items() if math.isfinite(v["value"])},
+            units={k: str(v.get("unit", "")) for k, v in ms.items()},
+            series=entry.get("series", {}),
+        ))
+    return out
+
+
+def _order(v):
+    """Sort key for param values of mixed types: numbers first, in numeric order."""
+    return (0, v, "") if _is_number(v) else (1, 0, str(v))
+
+
+def sorted_by(rs: Iterable[Result], *keys: str) -> list[Result]:
+    return sorted(rs, key=lambda r: tuple(_order(r.p(k)) for k in keys))
+
+
+@cache
+def bytes_per_token(model: str) -> int:
+    return load_shape(model).kv_bytes_per_token()
+
+
+# ---- formatting -----------------------------------------------------------------------
+
+def fmt(v, digits: int = 0, pct: bool = False) -> str:
+    """Thousands separators, fixed decimals, '–' for no data."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return DASH
+    if not _is_number(v):
+        return str(v)
+    return f"{v:,.{digits}f}" + ("%" if pct else "")
+
+
+def times(v, digits: int = 1) -> str:
+    """A factor: '3.2×', or '–'."""
+    return DASH if v is None else fmt(v, digits) + "×"
+
+
+def ratio(a, b) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def md_table(headers: list[str], rows: list[list[str]], numeric_from: int = 1, text: tuple[int, ...] = ()) -> str:
+    """A GitHub markdown table; columns from numeric_from on are right-aligned, except the text ones."""
+    align = ["---" if i < numeric_from or i in text else "---:" for i in range(len(headers))]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+NOT_IN_RUN = "_Not in this run._"
+NOT_IN_RUN_PLOT = "_Not in this run; plot skipped._"
+
+
+def plot_link(name: str | None, alt: str, why_missing: str = "not in this run") -> str:
+    return f"![{alt}]({name})" if name else f"_Plot skipped: {why_missing}._"
+
+
+def varying_label(r: Result, rs: list[Result], keys: tuple[str, ...], short: dict | None = None) -> str:
+    """Label a result by just the params that differ between rs (keeps plot ticks short)."""
+    short = short or {}
+    parts = [f"{short.get(k, k)} {fmt(r.p(k))}" for k in keys if len({str(x.p(k)) for x in rs}) > 1]
+    return ", ".join(parts) or ", ".join(f"{short.get(k, k)} {fmt(r.p(k))}" for k in keys[:1])
+
+
+# ---- plotting -------------------------------------------------------------------------
+
+def _figure(width: float = 8.0, height: float = 4.5, ncols: int = 1):
+    # The object API with an explicit Agg canvas: no pyplot global state, no display needed.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols)
+    for ax in (axes if ncols > 1 else [axes]):
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+    return fig, axes
+
+
+def _legend_below(fig, ax, ncols: int) -> None:
+    """Legend under the axes: inside, it hides the bar labels of whichever group it lands on."""
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
+
+
+def _save(fig, out_dir: Path, name: str) -> str:
+    fig.savefig(out_dir / name)
+    return name
+
+
+# ---- sections -------------------------------------------------------------------------
+# Each section takes (run, out_dir) and returns markdown; plots it makes land in out_dir.
+
+def _waste_rows(r: Result, bpt: int) -> list[tuple[str, float, float]] | None:
+    """(approach, allocated bytes, used bytes) for contiguous and paged, or None when incomplete."""
+    n, max_len, bs = r.n("n_requests"), r.n("max_seq_len"), r.n("block_size")
+    held, peak = r.m("tokens_held"), r.m("peak_blocks")
+    if None in (n, max_len, bs, held, peak) or peak == 0:
+        return None
+    used = held * bpt
+    return [("contiguous (max_seq_len each)", n * max_len * bpt, used),
+            (f"paged, block {bs}", peak * bs * bpt, used)]
+
+
+def section_memory_waste(run: dict, out_dir: Path) -> str:
+    rs = sorted_by(results(run, "test_memory_waste"), "block_size")
+    users = {r.p("n_requests") for r in rs}
+    n = users.pop() if len(users) == 1 else None
+    title = f"{n} variable-length users" if _is_number(n) else "variable-length users"
+    head = f"## 1. Memory waste, {title}\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN_PLOT
+    rows = []
+    for label, model in BYTE_MODELS:
+        bpt = bytes_per_token(model)
+        for r in rs:
+            for approach, alloc, used in _waste_rows(r, bpt) or []:
+                rows.append([label, fmt(r.p("block_size")), approach, fmt(alloc / GB, 2), fmt(used / GB, 2),
+                             fmt((alloc - used) / GB, 2), fmt(100 * (alloc - used) / alloc if alloc else None, 1, True)])
+    measured_on = sorted({str(r.p("model")) for r in rs})
+    note = (f"Block counts measured on {', '.join(measured_on)}, converted to bytes per model "
+            "(GB = 10⁹ bytes). Contiguous = every request reserves max_seq_len slots; "
+            "paged = peak blocks × block size.")
+    table = md_table(["model", "block size", "approach", "allocated GB", "used GB", "wasted GB", "waste %"],
+                     rows, numeric_from=3) if rows else NOT_IN_RUN
+    return "\n".join([head, note, "", table, "", plot_link(plot_memory_waste(rs, out_dir), "memory waste")])
+
+
+def plot_memory_waste(rs: list[Result], out_dir: Path) -> str | None:
+    label, model = REFERENCE_MODEL
+    bpt = bytes_per_token(model)
+    groups = [(r, _waste_rows(r, bpt)) for r in rs]
+    groups = [(r, w) for r, w in groups if w]
+    if not groups:
+        return None
+    fig, ax = _figure()
+    width = 0.38
+    colors = {"contiguous": ("#c44e52", "#f2b8ba"), "paged": ("#4c72b0", "#b3c6e6")}
+    for i, (r, rows) in enumerate(groups):
+        for j, (approach, alloc, used) in enumerate(rows):
+            kind = "contiguous" if j == 0 else "paged"
+            x = i + (j - 0.5) * width
+            dark, light = colors[kind]
+            first = i == 0  # one legend entry per kind and part
+            ax.bar(x, used / GB, width, color=dark, label=f"{kind}: used" if first else None)
+            ax.bar(x, (alloc - used) / GB, width, bottom=used / GB, color=light, hatch="//",
+                   edgecolor=dark, linewidth=0.5, label=f"{kind}: wasted" if first else None)
+            ax.annotate(f"{100 * (alloc - used) / alloc:.0f}% waste", (x, alloc / GB), ha="center",
+                        va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(range(len(groups)), [f"block {r.p('block_size')}" for r, _ in groups])
+    ax.set_ylabel(f"KV cache, GB ({label})")
+    ax.set_title(f"KV memory for {groups[0][0].p('n_requests')} variable-length users: contiguous vs paged")
+    ax.set_ylim(0, max(w[0][1] for _, w in groups) / GB * 1.12 or 1)
+    _legend_below(fig, ax, ncols=4)
+    return _save(fig, out_dir, "memory_waste.png")
+
+
+def section_concurrent_users(run: dict, out_dir: Path) -> str:
+    rs = sorted_by(results(run, "test_concurrent_users"), "budget_tokens", "block_size", "max_seq_len")
+    head = "## 2. Concurrent users under a KV budget\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN_PLOT
+    label, model = REFERENCE_MODEL
+    bpt = bytes_per_token(model)
+    rows = []
+    for r in rs:
+        budget = r.p("budget_tokens")
+        gb = budget * bpt / GB if _is_number(budget) else None
+        rows.append([fmt(r.p("block_size")), fmt(budget), fmt(gb, 2), fmt(r.p("max_seq_len")), fmt(r.p("avg_len")),
+                     fmt(r.p("n_offered")), fmt(r.m("contiguous_users")), fmt(r.m("predicted_users")),
+                     fmt(r.m("sim_peak_running")), fmt(r.m("peak_running")), fmt(r.m("preemptions")),
+                     times(ratio(r.m("peak_running"), r.m("contiguous_users")))])
+    headers = ["block size", "budget tokens", f"budget GB ({label})", "max seq len", "avg len", "offered",
+               "contiguous users", "predicted paged", "simulated peak", "measured peak running", "preemptions",
+               "measured ÷ contiguous"]
+    note = ("Contiguous users = budget ÷ max_seq_len; predicted = blocks in the budget ÷ blocks per average "
+            "request; measured = most requests vLLM ran at once.")
+    return "\n".join([head, note, "", md_table(headers, rows, numeric_from=0), "",
+                      plot_link(plot_concurrent_users(rs, out_dir), "concurrent users")])
+
+
+def plot_concurrent_users(rs: list[Result], out_dir: Path) -> str | None:
+    bars = (("contiguous_users", "contiguous (max_seq_len each)", "#c44e52"),
+            ("predicted_users", "paged, predicted", "#dd8452"),
+            ("peak_running", "paged, measured (vLLM)", "#4c72b0"))
+    rs = [r for r in rs if any(r.m(k) is not None for k, _, _ in bars)]
+    if not rs:
+        return None
+    fig, ax = _figure()
+    width = 0.8 / len(bars)
+    for j, (key, name, color) in enumerate(bars):
+        xs = [i + (j - 1) * width for i in range(len(rs))]
+        ys = [r.m(key) or 0 for r in rs]
+        container = ax.bar(xs, ys, width, color=color, label=name)
+        ax.bar_label(container, labels=[fmt(r.m(key)) for r in rs], fontsize=8, padding=2)
+    keys = ("block_size", "budget_tokens", "max_seq_len", "avg_len")
+    short = {"block_size": "block", "budget_tokens": "budget", "max_seq_len": "max len", "avg_len": "avg len"}
+    ax.set_xticks(range(len(rs)), [varying_label(r, rs, keys, short) for r in rs])
+    budgets = {r.p("budget_tokens") for r in rs}
+    budget = "a KV budget"
+    if len(budgets) == 1 and _is_number(next(iter(budgets))):
+        tokens = budgets.pop()
+        label, model = REFERENCE_MODEL
+        budget = f"a {tokens:,}-token KV budget ({tokens * bytes_per_token(model) / GB:.2f} GB for {label})"
+    ax.set_title(f"Concurrent users under {budget}")
+    ax.set_ylabel("requests held at once")
+    ax.margins(y=0.1)
+    _legend_below(fig, ax, ncols=len(bars))
+    return _save(fig, out_dir, "concurrent_users.png")
+
+
+_PREFIX_KEYS = ("block_size", "n_users", "shared_len", "unique_len")
+
+
+def _prefix_pairs(rs: list[Result]) -> list[tuple[tuple, Result | None, Result | None]]:
+    """(workload params, caching off, caching on) for each workload."""
+    pairs: dict[tuple, list] = {}
+    for r in rs:
+        key = tuple(r.p(k) for k in _PREFIX_KEYS)
+        pairs.setdefault(key, [None, None])[1 if r.p("prefix_caching") else 0] = r
+    return [(k, off, on) for k, (off, on) in sorted(pairs.items(), key=lambda kv: tuple(map(_order, kv[0])))]
+
+
+def _hit_rate(r: Result) -> float | None:
+    if r.m("hit_rate_pct") is not None:
+        return r.m("hit_rate_pct")
+    q = r.m("prefix_queries")
+    return 100 * r.m("prefix_hits") / q if q and r.m("prefix_hits") is not None else None
+
+
+def _savings_pct(off: Result | None, on: Result | None) -> float | None:
+    """Blocks saved by prefix caching, % of the blocks held without it."""
+    share = ratio(on.m("peak_blocks"), off.m("peak_blocks")) if off and on else None
+    return None if share is None else 100 * (1 - share)
+
+
+def _block_gb(blocks, block_size, bpt) -> float | None:
+    return blocks * block_size * bpt / GB if blocks is not None and _is_number(block_size) else None
+
+
+def section_prefix_sharing(run: dict, out_dir: Path) -> str:
+    pairs = _prefix_pairs(results(run, "test_prefix_sharing"))
+    head = "## 3. Prefix sharing\n"
+    if not pairs:
+        return head + "\n" + NOT_IN_RUN_PLOT
+    label, model = REFERENCE_MODEL
+    bpt = bytes_per_token(model)
+    rows = []
+    for (bs, users, shared, unique), off, on in pairs:
+        for r, state in ((off, "off"), (on, "on")):
+            if r is None:
+                continue
+            saving = _savings_pct(off, on) if r is on else None
+            rows.append([fmt(bs), fmt(users), f"{fmt(shared)} + {fmt(unique)}", state, fmt(r.m("peak_blocks")),
+                         fmt(r.m("predicted_blocks")), fmt(_block_gb(r.m("peak_blocks"), bs, bpt), 2),
+                         fmt(_hit_rate(r), 1, True), fmt(saving, 1, True)])
+    headers = ["block size", "users", "shared + unique tokens", "prefix caching", "peak blocks",
+               "predicted blocks", f"KV GB ({label})", "prefix hit rate", "savings"]
+    note = "Savings = 1 − peak blocks with caching on ÷ peak blocks with caching off, same workload."
+    return "\n".join([head, note, "", md_table(headers, rows, numeric_from=4), "",
+                      plot_link(plot_prefix_sharing(pairs, out_dir), "prefix sharing")])
+
+
+def plot_prefix_sharing(pairs, out_dir: Path) -> str | None:
+    label, model = REFERENCE_MODEL
+    bpt = bytes_per_token(model)
+    if not pairs:
+        return None
+    fig, ax = _figure()
+    width = 0.38
+    all_keys = [k for k, _, _ in pairs]
+    for i, ((bs, users, shared, unique), off, on) in enumerate(pairs):
+        gb = {s: _block_gb(r.m("peak_blocks"), bs, bpt) if r else None for s, r in (("off", off), ("on", on))}
+        for j, (state, color) in enumerate((("off", "#c44e52"), ("on", "#4c72b0"))):
+            if gb[state] is None:
+                continue
+            c = ax.bar(i + (j - 0.5) * width, gb[state], width, color=color,
+                       label=f"prefix caching {state}" if i == 0 else None)
+            ax.bar_label(c, labels=[f"{gb[state]:.2f} GB"], fontsize=8, padding=2)
+        if gb["off"] and gb["on"] is not None:
+            ax.annotate(f"−{100 * (1 - gb['on'] / gb['off']):.0f}% vs off", (i + 0.5 * width, gb["on"]), ha="center",
+                        va="bottom", fontsize=9, fontweight="bold", xytext=(0, 14), textcoords="offset points")
+    ticks = []
+    for bs, users, shared, unique in all_keys:
+        varying = [f"block {bs}"] if len({k[0] for k in all_keys}) > 1 else []
+        ticks.append(", ".join(varying + [f"{users} users × ({shared} shared + {unique} own)"]))
+    ax.set_xticks(range(len(pairs)), ticks, fontsize=8)
+    ax.set_xlim(-0.75, len(pairs) - 0.25)  # one workload alone would otherwise get page-wide bars
+    ax.set_ylabel(f"peak KV, GB ({label})")
+    ax.set_title("Prefix sharing: KV held with prefix caching off vs on")
+    ax.margins(y=0.2)
+    _legend_below(fig, ax, ncols=2)
+    return _save(fig, out_dir, "prefix_sharing.png")
+
+
+def section_fragmentation(run: dict, out_dir: Path) -> str:
+    rs = sorted_by(results(run, "test_memory_waste"), "block_size")
+    head = "## 4. Internal fragmentation by block size\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN
+    rows = []
+    for r in rs:
+        bs, peak, held = r.p("block_size"), r.m("peak_blocks"), r.m("tokens_held")
+        slots = peak * bs if peak is not None and _is_number(bs) else None
+        rows.append([fmt(bs), fmt(held), fmt(peak), fmt(r.m("predicted_peak_blocks")), fmt(slots),
+                     fmt(slots - held if slots is not None and held is not None else None),
+                     fmt(r.m("paged_waste_pct"), 2, True)])
+    note = "Wasted tokens = peak blocks × block size − tokens held: the empty tail of each request's last block."
+    headers = ["block size", "tokens held", "peak blocks", "predicted blocks", "allocated slots", "wasted tokens",
+               "internal fragmentation"]
+    return "\n".join([head, note, "", md_table(headers, rows, numeric_from=0)])
+
+
+def section_block_counts(run: dict, out_dir: Path) -> str:
+    rs = sorted_by(results(run, "test_block_counts"), "model", "kv_budget_bytes", "block_size")
+    head = "## 5. Block pool size for a KV budget\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN
+    rows = []
+    for r in rs:
+        got, want = r.m("num_gpu_blocks"), r.m("predicted_blocks")
+        budget = r.p("kv_budget_bytes")
+        rows.append([str(r.p("model")), fmt(r.p("block_size")), fmt(budget / GIB if _is_number(budget) else None, 2),
+                     fmt(got), fmt(want), fmt(got - want if None not in (got, want) else None),
+                     fmt(r.m("kv_cache_bytes") / GIB if r.m("kv_cache_bytes") is not None else None, 2)])
+    headers = ["model", "block size", "KV budget GiB", "vLLM blocks", "predicted blocks", "Δ", "KV cache GiB"]
+    return "\n".join([head, md_table(headers, rows)])
+
+
+def section_hf_generate(run: dict, out_dir: Path) -> str:
+    rs = sorted_by(results(run, "test_hf_generate"), "model", "cache", "batch", "new_tokens")
+    head = "## 6. Hugging Face generate (baseline)\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN
+    rows = [[str(r.p("model")), str(r.p("cache")), fmt(r.p("batch")), fmt(r.p("new_tokens")), fmt(r.m("tok_per_s"), 1),
+             fmt(r.m("peak_alloc_gib"), 2), fmt(r.m("kv_cache_gib"), 2)] for r in rs]
+    headers = ["model", "cache", "batch", "new tokens", "tok/s", "peak alloc GiB", "KV cache GiB"]
+    return "\n".join([head, md_table(headers, rows, numeric_from=2)])
+
+
+def section_vllm_throughput(run: dict, out_dir: Path) -> str:
+    rs = sorted_by(results(run, "test_vllm_throughput"), "model", "workload")
+    head = "## 7. vLLM offline throughput\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN
+    rows = [[str(r.p("model")), str(r.p("workload")), fmt(r.m("output_tok_per_s"), 1), fmt(r.m("total_tok_per_s"), 1),
+             fmt(r.m("req_per_s"), 2), times(r.m("speedup_vs_hf"))]
+            for r in rs]
+    headers = ["model", "workload", "output tok/s", "total tok/s", "req/s", "speed-up vs HF"]
+    return "\n".join([head, md_table(headers, rows, numeric_from=2)])
+
+
+def section_max_num_seqs(run: dict, out_dir: Path) -> str:
+    rs = [r for r in sorted_by(results(run, "test_max_num_seqs_sweep"), "max_num_seqs")]
+    head = "## 8. Throughput vs max-num-seqs\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN_PLOT
+    rows = [[fmt(r.p("max_num_seqs")), fmt(r.m("output_tok_per_s"), 1)] for r in rs]
+    return "\n".join([head, md_table(["max-num-seqs", "output tok/s"], rows, numeric_from=0), "",
+                      plot_link(plot_max_num_seqs(rs, out_dir), "throughput vs max-num-seqs")])
+
+
+def plot_max_num_seqs(rs: list[Result], out_dir: Path) -> str | None:
+    pts = [(r.p("max_num_seqs"), r.m("output_tok_per_s")) for r in rs]
+    pts = [(x, y) for x, y in pts if _is_number(x) and x > 0 and y is not None]
+    if not pts:
+        return None
+    fig, ax = _figure()
+    xs, ys = zip(*pts)
+    ax.plot(xs, ys, marker="o", color="#4c72b0")
+    for x, y in pts:
+        ax.annotate(f"{y:,.0f}", (x, y), fontsize=8, ha="center", xytext=(0, 6), textcoords="offset points")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(xs, [str(x) for x in xs])
+    ax.minorticks_off()
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_xlabel("max-num-seqs (log scale)")
+    ax.set_ylabel("output tokens / s")
+    ax.set_ylim(0, max(max(ys) * 1.15, 1))
+    ax.set_title("vLLM throughput vs max-num-seqs")
+    return _save(fig, out_dir, "max_num_seqs.png")
+
+
+def decode_slice(rs: list[Result]) -> tuple[list[Result], dict]:
+    """The rows the kernel plot compares: batch 32 (else largest), block 16, shuffled order, where present."""
+    def pick(rs, key, preferred, fallback=max):
+        values = {r.p(key) for r in rs}
+        if preferred in values:
+            return preferred
+        numeric = [v for v in values if _is_number(v)]
+        return fallback(numeric) if numeric else min(values, key=_order)
+
+    chosen = {}
+    for key, preferred in (("batch", 32), ("block_size", 16), ("order", "shuffled")):
+        chosen[key] = pick(rs, key, preferred)
+        rs = [r for r in rs if r.p(key) == chosen[key]]
+    return sorted_by(rs, "impl", "context"), chosen
+
+
+def section_decode_attention(run: dict, out_dir: Path) -> str:
+    rs = results(run, "test_decode_attention")
+    head = "## 9. Decode attention kernels\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN_PLOT
+    chosen_rs, chosen = decode_slice(rs)
+
+    def row(r: Result, full: bool) -> list[str]:
+        lead = [str(r.p("impl"))] + ([fmt(r.p("batch")), fmt(r.p("block_size")), str(r.p("order"))] if full else [])
+        return lead + [fmt(r.p("context")), fmt(r.m("latency_us"), 1), fmt(r.m("kv_gbps"), 1),
+                       fmt(r.m("pct_of_copy_bw"), 1, True), fmt(r.m("paged_overhead_pct"), 1, True)]
+
+    tail = ["context", "latency µs", "KV GB/s", "% of copy bandwidth", "paged overhead"]
+    where = ", ".join(f"{k} = {v}" for k, v in chosen.items())
+    parts = [head, f"Shown: {where}. KV GB/s = KV bytes read per decode step ÷ latency.", "",
+             md_table(["impl", *tail], [row(r, False) for r in chosen_rs]), "",
+             plot_link(plot_decode(chosen_rs, chosen, out_dir), "decode latency vs context")]
+    if len(chosen_rs) < len(rs):
+        every = sorted_by(rs, "impl", "batch", "block_size", "order", "context")
+        parts += ["", f"<details><summary>All {len(rs)} kernel configurations</summary>", "",
+                  md_table(["impl", "batch", "block size", "order", *tail], [row(r, True) for r in every],
+                           text=(3,)), "", "</details>"]
+    return "\n".join(parts)
+
+
+def plot_decode(rs: list[Result], chosen: dict, out_dir: Path) -> str | None:
+    rs = [r for r in rs if _is_number(r.p("context")) and r.p("context") > 0]
+    if not any(r.m("latency_us") is not None for r in rs):
+        return None
+    fig, (lat, bw) = _figure(11, 4.5, ncols=2)
+    for impl in sorted({str(r.p("impl")) for r in rs}):
+        mine = [r for r in rs if str(r.p("impl")) == impl]
+        for ax, key in ((lat, "latency_us"), (bw, "kv_gbps")):
+            pts = [(r.p("context"), r.m(key)) for r in mine if r.m(key) is not None]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=impl)
+    contexts = sorted({r.p("context") for r in rs})
+    for ax in (lat, bw):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(contexts, [f"{c:,}" for c in contexts], fontsize=8)
+        ax.minorticks_off()
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.set_xlabel("context length (tokens, log scale)")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, title="implementation", title_fontsize=8)
+    positive = all(r.m("latency_us") > 0 for r in rs if r.m("latency_us") is not None)
+    lat.set_yscale("log" if positive else "linear")  # a log axis cannot show a zero from a broken run
+    lat.set_ylabel("decode latency per step, µs" + (" (log scale)" if positive else ""))
+    lat.set_title("Decode attention latency")
+    bw.set_ylabel("KV read bandwidth, GB/s")
+    bw.set_ylim(bottom=0)
+    bw.set_title("Achieved KV bandwidth")
+    fig.suptitle("Shown: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in chosen.items()), fontsize=9)
+    return _save(fig, out_dir, "decode_attention.png")
+
+
+def section_memory_timeline(run: dict, out_dir: Path) -> str:
+    head = "## 10. Memory over time\n"
+    name = plot_memory_timeline(run, out_dir)
+    return head + "\n" + (plot_link(name, "memory timeline") if name else NOT_IN_RUN_PLOT)
+
+
+MAX_TIMELINES = 8  # more lines than this are unreadable on one plot
+
+
+def plot_memory_timeline(run: dict, out_dir: Path) -> str | None:
+    lines = [(nodeid.split("::")[-1], e["series"]["memory_gib"]) for nodeid, e in sorted(run["tests"].items())
+             if e.get("series", {}).get("memory_gib")]
+    if not lines:
+        return None
+    fig, ax = _figure()
+    for label, points in lines[:MAX_TIMELINES]:
+        ax.plot(*zip(*points), label=label, linewidth=1.2)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_xlabel("time since test start, s")
+    ax.set_ylabel("GPU memory, GiB")
+    ax.set_ylim(bottom=0)
+    title = "Memory over time" + (f" (first {MAX_TIMELINES} of {len(lines)} tests)" if len(lines) > MAX_TIMELINES else "")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return _save(fig, out_dir, "memory_timeline.png")
+
+
+# Every file a report may write besides report.md.
+PLOTS = ("memory_waste.png", "concurrent_users.png", "prefix_sharing.png", "max_num_seqs.png",
+         "decode_attention.png", "memory_timeline.png")
+
+SECTIONS: tuple[Callable[[dict, Path], str], ...] = (
+    section_memory_waste, section_concurrent_users, section_prefix_sharing, section_fragmentation,
+    section_block_counts, section_hf_generate, section_vllm_throughput, section_max_num_seqs,
+    section_decode_attention, section_memory_timeline,
+)
+
+
+# ---- header, comparisons, headline figures ------------------------------------------
+
+def _gpu_line(gpu: dict) -> str:
+    bits = []
+    if _is_number(gpu.get("memory_bytes")) and gpu["memory_bytes"]:
+        bits.append(f"{gpu['memory_bytes'] / GIB:.0f} GiB")
+    for key in ("driver", "cuda"):
+        if gpu.get(key):
+            bits.append(f"{key} {gpu[key]}")
+    if _is_number(gpu.get("count")) and gpu["count"] > 1:
+        bits.append(f"{gpu['count']} GPUs")
+    return str(gpu.get("name") or "unknown") + (f" ({', '.join(bits)})" if bits else "")
+
+
+def header(run: dict, sources: list) -> str:
+    outcomes = {o: 0 for o in OUTCOMES}
+    for e in run["tests"].values():
+        outcomes[e["outcome"]] += 1
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(run["versions"].items())) or DASH
+    lines = [f"# pagedbench report: {run['slug']}", "",
+             f"- **GPU:** {_gpu_line(run['gpu'])}",
+             f"- **Versions:** {versions}",
+             f"- **Run:** {run.get('started') or DASH} → {run.get('finished') or DASH}",
+             f"- **Tests:** {', '.join(f'{n} {o}' for o, n in outcomes.items())}"]
+    if sources:
+        lines.append(f"- **From:** {', '.join(f'`{s}`' for s in sources)}")
+    if run.get("interrupted"):
+        lines += ["", "> **Warning:** the run was interrupted; sections may be incomplete."]
+    return "\n".join(lines)
+
+
+def comparisons_summary(run: dict) -> str:
+    counts = {s: 0 for s in STATUSES}
+    notable = []
+    for nodeid, e in sorted(run["tests"].items()):
+        for c in e.get("comparisons", []):
+            counts[c["status"]] = counts.get(c["status"], 0) + 1
+            if c["status"] in ("regressed", "improved"):
+                notable.append((nodeid.split("::")[-1], c))
+    parts = ["## Comparison with the stored baseline", "",
+             md_table(list(counts), [[str(n) for n in counts.values()]], numeric_from=0)]
+    if not any(counts.values()):
+        parts += ["", "_No comparisons in this run (no baseline for this GPU, or compare was off)._"]
+    if notable:
+        rows = []
+        for test, c in notable:
+            base, now = c.get("baseline"), c.get("now")
+            change = f"{100 * (now - base) / base:+.1f}%" if _is_number(base) and base and _is_number(now) else DASH
+            tol = c.get("tolerance")
+            rows.append([test, str(c.get("metric")), fmt(base, 2), fmt(now, 2), change,
+                         "±" + fmt(100 * tol, 1, True) if _is_number(tol) else DASH,
+                         "**REGRESSED**" if c["status"] == "regressed" else "improved"])
+        parts += ["", md_table(["test", "metric", "baseline", "now", "change", "tolerance", "status"], rows,
+                               numeric_from=2, text=(6,))]
+    return "\n".join(parts)
+
+
+def _best(rs: list[Result], metric: str) -> Result | None:
+    with_value = [r for r in rs if r.m(metric) is not None]
+    return max(with_value, key=lambda r: r.m(metric)) if with_value else None
+
+
+def figures_table(run: dict) -> str:
+    """One-row markdown table of a run's headline figures, for the README; '–' where absent."""
+    vllm = _best(results(run, "test_vllm_throughput"), "output_tok_per_s")
+    hf = _best(results(run, "test_hf_generate"), "tok_per_s")
+    speedup = vllm.m("speedup_vs_hf") if vllm else None
+    if speedup is None:  # the best vLLM row may lack it; any recorded speed-up still says something
+        speedup = max((r.m("speedup_vs_hf") for r in results(run, "test_vllm_throughput")
+                       if r.m("speedup_vs_hf") is not None), default=None)
+
+    counts = results(run, "test_block_counts")
+    models = {str(r.p("model")) for r in counts}
+    model = "llama-3.1-8b" if "llama-3.1-8b" in models else min(models, default=None)
+    blocks = "; ".join(f"{r.p('block_size')}: {fmt(r.m('num_gpu_blocks'))}"
+                       for r in sorted_by(counts, "block_size") if str(r.p("model")) == model
+                       and r.m("num_gpu_blocks") is not None) or DASH
+
+    waste = DASH
+    mw = sorted_by(results(run, "test_memory_waste"), "block_size")
+    if mw:
+        r = next((x for x in mw if x.p("block_size") == 16), mw[0])
+        if r.m("paged_waste_pct") is not None:
+            contiguous = r.m("contiguous_waste_pct")
+            waste = (f"paged {r.m('paged_waste_pct'):.1f}% (block {r.p('block_size')})"
+                     + (f" vs contiguous {contiguous:.1f}%" if contiguous is not None else ""))
+
+    dec = _best(results(run, "test_decode_attention"), "kv_gbps")
+    decode = f"{dec.m('kv_gbps'):,.0f} ({dec.p('impl')})" if dec else DASH
+    headers = ["GPU", "vLLM output tok/s", "HF tok/s", "speed-up", "blocks per block size", "measured waste",
+               "best decode GB/s"]
+    row = [run["slug"], fmt(vllm.m("output_tok_per_s") if vllm else None),
+           fmt(hf.m("tok_per_s") if hf else None), times(speedup),
+           blocks, waste, decode]
+    return md_table(headers, [row], text=(4, 5, 6))
+
+
+# ---- entry points -------------------------------------------------------------------
+
+def render(run: dict, out_dir: Path, sources: list | None = None) -> str:
+    """The whole markdown document; writes the plots into out_dir on the way."""
+    parts = [header(run, sources or []), comparisons_summary(run), "## Headline figures\n\n" + figures_table(run)]
+    parts += [section(run, out_dir) for section in SECTIONS]
+    return "\n\n".join(parts) + "\n"
+
+
+def write_report(run: dict, out_dir: str | Path, sources: list | None = None) -> Path:
+    """Validate run, write out_dir/report.md and its PNGs; returns the markdown's path."""
+    validate_run(run, sources[0] if sources else "<run>")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in PLOTS:  # a plot this run cannot draw must not survive from an earlier report
+        (out_dir / name).unlink(missing_ok=True)
+    md = render(run, out_dir, sources)
+    path = out_dir / "report.md"
+    path.write_text(md)
+    return path
+
+
+def report(paths: list[str | Path], out_dir: str | Path | None = None) -> Path:
+    """`python -m pagedbench report` as a function: load, merge, write; default out is reports/<slug>."""
+    if not paths:
+        raise PagedBenchError("no run JSON given")
+    runs = [load_run(p) for p in paths]
+    run = merge_runs(runs, list(paths)) if len(runs) > 1 else runs[0]
+    out = Path(out_dir) if out_dir is not None else Path("reports") / run["slug"]
+    return write_report(run, out, [str(p) for p in paths])

@@ -1,0 +1,340 @@
+"""The report generator, on SYNTHETIC run documents built here.
+
+Every number below is made up to exercise the report code; none is a
+measurement. Expected table cells are computed from first principles
+(bytes per token of the model shapes), not by calling the report's helpers.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pagedbench.errors import PagedBenchError
+from pagedbench.report import figures_table, report, write_report
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# K and V x layers x KV heads x head_dim x bytes per element.
+LLAMA_7B_BPT = 2 * 32 * 32 * 128 * 2      # fp16, MHA: 0.5 MiB per token
+LLAMA31_8B_BPT = 2 * 32 * 8 * 128 * 2     # bf16, GQA with 8 KV heads: 128 KiB per token
+GB = 1e9
+
+N_REQUESTS, MAX_SEQ_LEN, TOKENS_HELD = 100, 2048, 50_200
+# SYNTHETIC peak blocks per block size (about tokens / bs + half a block per request).
+PEAK_BLOCKS = {8: 6_326, 16: 3_189, 32: 1_620}
+
+
+def _metric(value, unit="", direction="equal"):
+    return {"value": value, "unit": unit, "direction": direction, "spread": 0.0, "floor": 0.02}
+
+
+def _test(params, metrics, series=None, comparisons=None, outcome="passed"):
+    return {"outcome": outcome, "params": params, "metrics": {k: _metric(v) for k, v in metrics.items()},
+            "series": series or {}, "comparisons": comparisons or []}
+
+
+def synthetic_run(slug="synthetic-gpu") -> dict:
+    """A SYNTHETIC run with every section of the report filled."""
+    tests = {}
+    for bs, peak in PEAK_BLOCKS.items():
+        tests[f"tests/test_vllm_block_pool.py::test_memory_waste[{slug}-bs{bs}]"] = _test(
+            {"block_size": bs, "model": "tiny-llama", "n_requests": N_REQUESTS, "max_seq_len": MAX_SEQ_LEN},
+            {"peak_blocks": peak, "tokens_held": TOKENS_HELD, "predicted_peak_blocks": peak,
+             "paged_waste_pct": 100 * (peak * bs - TOKENS_HELD) / (peak * bs),
+             "contiguous_waste_pct": 100 * (1 - TOKENS_HELD / (N_REQUESTS * MAX_SEQ_LEN))},
+            comparisons=[{"metric": "peak_blocks", "baseline": peak, "now": peak, "status": "ok", "tolerance": 0.0}])
+    for bs, peak, running in ((16, 30, 29), (32, 28, 27)):
+        tests[f"tests/test_vllm_scheduler.py::test_concurrent_users[{slug}-bs{bs}]"] = _test(
+            {"block_size": bs, "budget_tokens": 16_384, "max_seq_len": 2048, "avg_len": 500, "n_offered": 64},
+            {"peak_running": running, "preemptions": 0, "contiguous_users": 8, "predicted_users": peak,
+             "sim_peak_running": running})
+    for on, blocks, hits in ((False, 3_800, 0), (True, 1_031, 3_069)):
+        tests[f"tests/test_vllm_prefix.py::test_prefix_sharing[{slug}-{'on' if on else 'off'}]"] = _test(
+            {"block_size": 16, "prefix_caching": on, "n_users": 100, "shared_len": 500, "unique_len": 100},
+            {"peak_blocks": blocks, "prefix_hits": hits, "prefix_queries": 3_800 if on else 0,
+             "hit_rate_pct": 100 * hits / 3_800, "predicted_blocks": blocks})
+    for bs in (16, 32):
+        blocks = (20 << 30) // (bs * LLAMA31_8B_BPT)
+        tests[f"tests/test_vllm_block_pool.py::test_block_counts[{slug}-bs{bs}]"] = _test(
+            {"block_size": bs, "model": "llama-3.1-8b", "kv_budget_bytes": 20 << 30},
+            {"num_gpu_blocks": blocks, "kv_cache_bytes": blocks * bs * LLAMA31_8B_BPT, "predicted_blocks": blocks})
+    tests[f"tests/test_hf.py::test_hf_generate[{slug}-dynamic]"] = _test(
+        {"cache": "dynamic", "batch": 16, "new_tokens": 128, "model": "llama-3.1-8b"},
+        {"tok_per_s": 412.5, "peak_alloc_gib": 17.3, "kv_cache_gib": 1.0},
+        series={"memory_gib": [[0.1 * i, 15.0 + 0.02 * i] for i in range(60)]})
+    tests[f"tests/test_hf.py::test_hf_generate[{slug}-static]"] = _test(
+        {"cache": "static", "batch": 16, "new_tokens": 128, "model": "llama-3.1-8b"}, {"tok_per_s": 530.0})
+    tests[f"tests/test_vllm_throughput.py::test_vllm_throughput[{slug}-uniform]"] = _test(
+        {"workload": "uniform-32-512", "model": "llama-3.1-8b"},
+        {"output_tok_per_s": 6_150.0, "total_tok_per_s": 12_400.0, "req_per_s": 22.4, "speedup_vs_hf": 11.6},
+        series={"memory_gib": [[0.5 * i, 60.0 + (i % 7) * 0.3] for i in range(40)]},
+        comparisons=[{"metric": "output_tok_per_s", "baseline": 6_600.0, "now": 6_150.0, "status": "regressed",
+                      "tolerance": 0.05},
+                     {"metric": "req_per_s", "baseline": None, "now": 22.4, "status": "new", "tolerance": 0.02}])
+    for n, tps in ((1, 160.0), (4, 610.0), (16, 2_300.0), (64, 5_100.0), (256, 6_150.0)):
+        tests[f"tests/test_vllm_throughput.py::test_max_num_seqs_sweep[{slug}-{n}]"] = _test(
+            {"max_num_seqs": n}, {"output_tok_per_s": tps},
+            comparisons=[{"metric": "output_tok_per_s", "baseline": tps * 0.9, "now": tps, "status": "improved",
+                          "tolerance": 0.05}] if n == 256 else [])
+    for impl, speed in (("flash-attn", 1.0), ("paged-triton", 1.25), ("torch-sdpa-gather", 2.6)):
+        for batch in (8, 32):
+            for ctx in (512, 2048, 8192, 32768):
+                kv_bytes = batch * ctx * LLAMA31_8B_BPT // 32  # one layer
+                lat = speed * (4.0 + kv_bytes / 2.4e6)  # µs: 4 µs launch + bytes at 2.4 TB/s
+                gbps = kv_bytes / (lat * 1e-6) / 1e9
+                tests[f"tests/test_kernels.py::test_decode_attention[{slug}-{impl}-{batch}-{ctx}]"] = _test(
+                    {"impl": impl, "batch": batch, "context": ctx, "block_size": 16, "order": "shuffled"},
+                    {"latency_us": lat, "kv_gbps": gbps, "pct_of_copy_bw": 100 * gbps / 3_000,
+                     "paged_overhead_pct": 100 * (speed - 1)})
+    tests[f"tests/test_kernels.py::test_decode_attention[{slug}-skipped]"] = {
+        "outcome": "skipped", "params": {}, "metrics": {}, "series": {}, "comparisons": []}
+    return {"schema_version": 1, "slug": slug,
+            "gpu": {"name": "SYNTHETIC GPU 80GB", "memory_bytes": 80 << 30, "driver": "999.1"},
+            "versions": {"torch": "0.0-synthetic", "vllm": "0.0-synthetic"},
+            "started": "2025-01-01T00:00:00+00:00", "finished": "2025-01-01T00:42:00+00:00",
+            "interrupted": False, "tests": tests}
+
+
+def empty_run(slug="synthetic-empty") -> dict:
+    return {"schema_version": 1, "slug": slug, "gpu": {"name": "SYNTHETIC"}, "versions": {},
+            "started": "2025-01-01T00:00:00", "finished": "2025-01-01T00:00:01", "interrupted": False, "tests": {}}
+
+
+def _write(tmp_path: Path, doc, name="run.json") -> Path:
+    path = tmp_path / name
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    return path
+
+
+def _cli(*args, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "pagedbench", "report", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def _assert_png(path: Path):
+    data = path.read_bytes()
+    assert len(data) > 1000, path
+    assert data.startswith(PNG_MAGIC), path
+
+
+def _row(md: str, *cells: str) -> str:
+    """The table row that starts with these cells (fails the test when there is none)."""
+    prefix = "| " + " | ".join(cells) + " |"
+    rows = [line for line in md.splitlines() if line.startswith(prefix)]
+    assert rows, f"no row starting {prefix!r}"
+    return rows[0]
+
+
+def _cells(row: str) -> list[str]:
+    return [c.strip() for c in row.strip("|").split("|")]
+
+
+ALL_PLOTS = ("memory_waste.png", "concurrent_users.png", "prefix_sharing.png", "max_num_seqs.png",
+             "decode_attention.png", "memory_timeline.png")
+
+
+@pytest.fixture(scope="module")
+def full_report(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("report")
+    path = write_report(synthetic_run(), out)
+    return out, path.read_text()
+
+
+def test_cli_writes_report_and_pngs_to_default_dir(tmp_path):
+    run = _write(tmp_path, synthetic_run("cli-slug"))
+    proc = _cli(run, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "reports" / "cli-slug"
+    assert (out / "report.md").is_file()
+    for name in ALL_PLOTS:
+        _assert_png(out / name)
+    assert "cli-slug" in (out / "report.md").read_text()
+
+
+def test_cli_out_option(tmp_path):
+    run = _write(tmp_path, synthetic_run())
+    proc = _cli(run, "--out", tmp_path / "custom", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "custom" / "report.md").is_file()
+    assert not (tmp_path / "reports").exists()
+
+
+def test_header_and_comparisons_summary(full_report):
+    _, md = full_report
+    assert md.startswith("# pagedbench report: synthetic-gpu")
+    assert "SYNTHETIC GPU 80GB (80 GiB, driver 999.1)" in md
+    assert "torch 0.0-synthetic" in md and "2025-01-01T00:42:00+00:00" in md
+    # 3 memory-waste ok, 1 regressed, 1 improved, 1 new.
+    assert _cells(_row(md, "ok", "regressed")) == ["ok", "regressed", "improved", "new"]
+    idx = md.splitlines().index(_row(md, "ok", "regressed"))
+    assert _cells(md.splitlines()[idx + 2]) == ["3", "1", "1", "1"]
+    regressed = _row(md, "test_vllm_throughput[synthetic-gpu-uniform]", "output_tok_per_s")
+    assert "-6.8%" in regressed and "REGRESSED" in regressed  # (6150 - 6600) / 6600
+
+
+def test_memory_waste_table_in_bytes(full_report):
+    _, md = full_report
+    assert "## 1. Memory waste, 100 variable-length users" in md
+    for label, bpt in (("LLaMA-7B fp16", LLAMA_7B_BPT), ("Llama-3.1-8B bf16", LLAMA31_8B_BPT)):
+        used = TOKENS_HELD * bpt
+        contiguous = N_REQUESTS * MAX_SEQ_LEN * bpt
+        for bs, peak in PEAK_BLOCKS.items():
+            paged = peak * bs * bpt
+            row = _cells(_row(md, label, str(bs), f"paged, block {bs}"))
+            assert row[3:] == [f"{paged / GB:,.2f}", f"{used / GB:,.2f}", f"{(paged - used) / GB:,.2f}",
+                               f"{100 * (paged - used) / paged:.1f}%"]
+            row = _cells(_row(md, label, str(bs), "contiguous (max_seq_len each)"))
+            assert row[3:] == [f"{contiguous / GB:,.2f}", f"{used / GB:,.2f}", f"{(contiguous - used) / GB:,.2f}",
+                               f"{100 * (contiguous - used) / contiguous:.1f}%"]
+    # LLaMA-7B: 100 x 2048 tokens x 0.5 MiB = 107.37 GB reserved up front.
+    assert "| 107.37 |" in _row(md, "LLaMA-7B fp16", "16", "contiguous (max_seq_len each)")
+
+
+def test_concurrent_users_table(full_report):
+    _, md = full_report
+    row = _cells(_row(md, "16", "16,384"))
+    budget_gb = 16_384 * LLAMA_7B_BPT / GB  # 8.59 GB
+    assert row[2] == f"{budget_gb:.2f}" == "8.59"
+    assert row[6:] == ["8", "30", "29", "29", "0", f"{29 / 8:.1f}×"]
+
+
+def test_prefix_sharing_table(full_report):
+    _, md = full_report
+    off = _cells(_row(md, "16", "100", "500 + 100", "off"))
+    on = _cells(_row(md, "16", "100", "500 + 100", "on"))
+    assert off[4] == "3,800" and on[4] == "1,031"
+    assert off[6] == f"{3_800 * 16 * LLAMA_7B_BPT / GB:.2f}"
+    assert on[6] == f"{1_031 * 16 * LLAMA_7B_BPT / GB:.2f}"
+    assert on[7] == f"{100 * 3_069 / 3_800:.1f}%"
+    assert on[8] == f"{100 * (1 - 1_031 / 3_800):.1f}%"
+    assert off[8] == "–"
+
+
+def test_fragmentation_table(full_report):
+    _, md = full_report
+    section = md.split("## 4.")[1].split("## 5.")[0]
+    for bs, peak in PEAK_BLOCKS.items():
+        row = _cells(_row(section, str(bs), f"{TOKENS_HELD:,}"))
+        assert row[4] == f"{peak * bs:,}"
+        assert row[5] == f"{peak * bs - TOKENS_HELD:,}"
+        assert row[6] == f"{100 * (peak * bs - TOKENS_HELD) / (peak * bs):.2f}%"
+
+
+def test_kernel_table_uses_batch_32_slice(full_report):
+    _, md = full_report
+    section = md.split("## 9.")[1].split("## 10.")[0]
+    assert "batch = 32, block_size = 16, order = shuffled" in section
+    visible = section.split("<details>")[0]
+    assert visible.count("| flash-attn |") == 4  # one row per context, batch 32 only
+    assert "All 24 kernel configurations" in section
+    assert "![decode latency vs context](decode_attention.png)" in section
+
+
+def test_other_sections_present(full_report):
+    _, md = full_report
+    assert _cells(_row(md, "llama-3.1-8b", "16", "20.00"))[3:] == [f"{(20 << 30) // (16 * LLAMA31_8B_BPT):,}"] * 2 \
+        + ["0", "20.00"]
+    assert _cells(_row(md, "llama-3.1-8b", "static"))[4:] == ["530.0", "–", "–"]
+    assert _cells(_row(md, "llama-3.1-8b", "uniform-32-512"))[2:] == ["6,150.0", "12,400.0", "22.40", "11.6×"]
+    assert _row(md, "256", "6,150.0")
+    assert "Not in this run" not in md
+    assert "lot skipped" not in md
+
+
+def test_all_plots_written(full_report):
+    out, md = full_report
+    for name in ALL_PLOTS:
+        _assert_png(out / name)
+        assert f"]({name})" in md
+
+
+def test_figures_table():
+    table = figures_table(synthetic_run()).splitlines()
+    assert len(table) == 3
+    assert _cells(table[0]) == ["GPU", "vLLM output tok/s", "HF tok/s", "speed-up", "blocks per block size",
+                                "measured waste", "best decode GB/s"]
+    row = _cells(table[2])
+    b16, b32 = ((20 << 30) // (bs * LLAMA31_8B_BPT) for bs in (16, 32))
+    assert row[:5] == ["synthetic-gpu", "6,150", "530", "11.6×", f"16: {b16:,}; 32: {b32:,}"]
+    waste16 = 100 * (PEAK_BLOCKS[16] * 16 - TOKENS_HELD) / (PEAK_BLOCKS[16] * 16)
+    assert row[5].startswith(f"paged {waste16:.1f}% (block 16)")
+    assert row[6].endswith("(flash-attn)")
+
+
+def test_figures_table_without_data_shows_dashes():
+    row = _cells(figures_table(empty_run()).splitlines()[2])
+    assert row == ["synthetic-empty"] + ["–"] * 6
+
+
+def test_empty_run_says_not_in_this_run(tmp_path):
+    md = write_report(empty_run(), tmp_path).read_text()
+    assert md.count("_Not in this run") == 10
+    assert md.count("plot skipped") == 6
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_partial_run_skips_absent_plots(tmp_path):
+    run = synthetic_run()
+    run["tests"] = {k: v for k, v in run["tests"].items() if "test_max_num_seqs_sweep" in k}
+    md = write_report(run, tmp_path).read_text()
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["max_num_seqs.png"]
+    assert "## 1. Memory waste" in md and md.count("_Not in this run") == 9
+
+
+def test_chunks_merge(tmp_path):
+    run = synthetic_run()
+    blocks, kernels = copy.deepcopy(run), copy.deepcopy(run)
+    blocks["tests"] = {k: v for k, v in run["tests"].items() if "test_memory_waste" in k}
+    kernels["tests"] = {k: v for k, v in run["tests"].items() if "test_decode_attention" in k}
+    kernels["finished"] = "2025-01-01T03:00:00+00:00"
+    paths = [_write(tmp_path, blocks, "a.json"), _write(tmp_path, kernels, "b.json")]
+    md = report(paths, tmp_path / "out").read_text()
+    assert "## 1. Memory waste, 100 variable-length users" in md and "| flash-attn |" in md
+    assert "2025-01-01T03:00:00+00:00" in md
+    other = _write(tmp_path, synthetic_run("other-gpu"), "c.json")
+    with pytest.raises(PagedBenchError, match="c.json"):
+        report([paths[0], other], tmp_path / "out2")
+
+
+BAD_INPUTS = {
+    "not-json": "{ not json",
+    "wrong-version": json.dumps({**empty_run(), "schema_version": 99}),
+    "no-tests": json.dumps({k: v for k, v in empty_run().items() if k != "tests"}),
+    "bad-outcome": json.dumps({**empty_run(), "tests": {"t.py::test_x": {"outcome": "exploded"}}}),
+    "metric-not-number": json.dumps({**empty_run(), "tests": {"t.py::test_x": {
+        "outcome": "passed", "metrics": {"m": {"value": "fast", "unit": "", "direction": "higher"}}}}}),
+    "slug-path": json.dumps({**empty_run(), "slug": "../escape"}),
+    "list-top": "[]",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_exits_2_naming_file(tmp_path, case):
+    path = _write(tmp_path, BAD_INPUTS[case], f"bad-{case}.json")
+    proc = _cli(path, cwd=tmp_path)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert f"bad-{case}.json" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    with pytest.raises(PagedBenchError, match=f"bad-{case}.json"):
+        report([path], tmp_path / "out")
+
+
+def test_missing_file_exits_2(tmp_path):
+    proc = _cli(tmp_path / "nope.json", cwd=tmp_path)
+    assert proc.returncode == 2 and "nope.json" in proc.stderr
+
+
+def test_stale_plot_removed(tmp_path):
+    write_report(synthetic_run(), tmp_path)
+    assert (tmp_path / "decode_attention.png").exists()
+    write_report(empty_run(), tmp_path)
+    assert not (tmp_path / "decode_attention.png").exists()
