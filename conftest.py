@@ -118,22 +118,9 @@ def has_weights(request):
     return request.config.option.model is not None
 
 
-# A torn-down engine must hand its memory back before the next one starts; the CUDA context
-# and allocator caches of this process may keep a little.
-RELEASE_SLACK_GIB = 2.0
-
-
 @pytest.fixture(scope="session")
 def engine_pool(device):
-    before = gpu_memory_used_gib() if device.is_gpu else None
-
-    def check_released(engine):
-        used = gpu_memory_used_gib() if before is not None else None
-        if used is not None and used > before + RELEASE_SLACK_GIB:
-            raise PagedBenchError(f"{type(engine).__name__} shut down but NVML shows {used:.1f} GiB in use "
-                                  f"({before:.1f} GiB before any engine started)")
-
-    pool = EnginePool(on_release=check_released)
+    pool = EnginePool(memory_probe=gpu_memory_used_gib if device.is_gpu else None)
     yield pool
     pool.close()
 

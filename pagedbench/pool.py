@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Protocol
 
+from .errors import PagedBenchError
+
 
 class Engine(Protocol):
     def shutdown(self) -> None: ...
@@ -21,12 +23,16 @@ class Settings(Hashable, Protocol):
 
 
 class EnginePool:
-    def __init__(self, on_release=None):
+    def __init__(self, memory_probe=None, slack: float = 2.0):
         self.settings: Settings | None = None
         self.engine: Engine | None = None
         self.failed: dict[Settings, Exception] = {}
         self.starts = 0
-        self.on_release = on_release  # called after each shutdown (e.g. an NVML memory check)
+        # Device memory in use (GiB, e.g. from NVML) read before each start and after each shutdown:
+        # an engine that does not hand its memory back would starve the next one.
+        self.memory_probe = memory_probe
+        self.slack = slack
+        self._used_before: float | None = None
 
     def get(self, settings: Settings) -> Engine:
         if settings in self.failed:
@@ -34,6 +40,7 @@ class EnginePool:
         if self.engine is not None and self.settings == settings:
             return self.engine
         self.close()
+        self._used_before = self.memory_probe() if self.memory_probe else None
         try:
             self.engine = settings.start()
         except Exception as exc:
@@ -48,5 +55,7 @@ class EnginePool:
             return
         engine, self.engine, self.settings = self.engine, None, None
         engine.shutdown()
-        if self.on_release is not None:
-            self.on_release(engine)
+        used = self.memory_probe() if self.memory_probe and self._used_before is not None else None
+        if used is not None and used > self._used_before + self.slack:
+            raise PagedBenchError(f"{type(engine).__name__} shut down but the device still has {used:.1f} GiB "
+                                  f"in use ({self._used_before:.1f} GiB before it started)")
