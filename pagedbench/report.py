@@ -246,6 +246,12 @@ def _legend_below(fig, ax, ncols: int) -> None:
     fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=ncols, fontsize=8, frameon=False)
 
 
+def _thousands():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"{v:,.0f}")
+
+
 def _save(fig, out_dir: Path, name: str) -> str:
     fig.savefig(out_dir / name)
     return name
@@ -265,28 +271,40 @@ def _waste_rows(r: Result, bpt: int) -> list[tuple[str, float, float]] | None:
             (f"paged, block {bs}", peak * bs * bpt, used)]
 
 
-def section_memory_waste(run: dict, out_dir: Path) -> str:
-    rs = sorted_by(results(run, "test_memory_waste"), "block_size")
+def memory_waste_title(rs: list[Result]) -> str:
     users = {r.p("n_requests") for r in rs}
     n = users.pop() if len(users) == 1 else None
-    title = f"{n} variable-length users" if _is_number(n) else "variable-length users"
-    head = f"## 1. Memory waste, {title}\n"
-    if not rs:
-        return head + "\n" + NOT_IN_RUN_PLOT
+    return f"Memory waste, {n} variable-length users" if _is_number(n) else "Memory waste, variable-length users"
+
+
+def memory_waste_body(rs: list[Result], models=BYTE_MODELS) -> str:
+    """Note and table: allocated, used and wasted bytes, contiguous vs paged, per model and block size."""
     rows = []
-    for label, model in BYTE_MODELS:
+    for label, model in models:
         bpt = bytes_per_token(model)
         for r in rs:
             for approach, alloc, used in _waste_rows(r, bpt) or []:
-                rows.append([label, fmt(r.p("block_size")), approach, fmt(alloc / GB, 2), fmt(used / GB, 2),
-                             fmt((alloc - used) / GB, 2), fmt(100 * (alloc - used) / alloc if alloc else None, 1, True)])
+                rows.append(([label] if len(models) > 1 else []) + [
+                    fmt(r.p("block_size")), approach, fmt(alloc / GB, 2), fmt(used / GB, 2),
+                    fmt((alloc - used) / GB, 2), fmt(100 * (alloc - used) / alloc if alloc else None, 1, True)])
     measured_on = sorted({str(r.p("model")) for r in rs})
-    note = (f"Block counts measured on {', '.join(measured_on)}, converted to bytes per model "
+    converted = "per model" if len(models) > 1 else f"for {models[0][0]}"
+    note = (f"Block counts measured on {', '.join(measured_on)}, converted to bytes {converted} "
             "(GB = 10⁹ bytes). Contiguous = every request reserves max_seq_len slots; "
             "paged = peak blocks × block size.")
-    table = md_table(["model", "block size", "approach", "allocated GB", "used GB", "wasted GB", "waste %"],
-                     rows, numeric_from=3) if rows else NOT_IN_RUN
-    return "\n".join([head, note, "", table, "", plot_link(plot_memory_waste(rs, out_dir), "memory waste")])
+    headers = ["block size", "approach", "allocated GB", "used GB", "wasted GB", "waste %"]
+    if len(models) > 1:
+        headers = ["model", *headers]
+    table = md_table(headers, rows, numeric_from=len(headers) - 4) if rows else NOT_IN_RUN
+    return "\n".join([note, "", table])
+
+
+def section_memory_waste(run: dict, out_dir: Path) -> str:
+    rs = sorted_by(results(run, "test_memory_waste"), "block_size")
+    head = f"## 1. {memory_waste_title(rs)}\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN_PLOT
+    return "\n".join([head, memory_waste_body(rs), "", plot_link(plot_memory_waste(rs, out_dir), "memory waste")])
 
 
 def plot_memory_waste(rs: list[Result], out_dir: Path) -> str | None:
@@ -308,7 +326,7 @@ def plot_memory_waste(rs: list[Result], out_dir: Path) -> str | None:
             ax.bar(x, used / GB, width, color=dark, label=f"{kind}: used" if first else None)
             ax.bar(x, (alloc - used) / GB, width, bottom=used / GB, color=light, hatch="//",
                    edgecolor=dark, linewidth=0.5, label=f"{kind}: wasted" if first else None)
-            ax.annotate(f"{100 * (alloc - used) / alloc:.0f}% waste", (x, alloc / GB), ha="center",
+            ax.annotate(f"{100 * (alloc - used) / alloc:.1f}% waste", (x, alloc / GB), ha="center",
                         va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(range(len(groups)), [f"block {r.p('block_size')}" for r, _ in groups])
     ax.set_ylabel(f"KV cache, GB ({label})")
@@ -318,27 +336,48 @@ def plot_memory_waste(rs: list[Result], out_dir: Path) -> str | None:
     return _save(fig, out_dir, "memory_waste.png")
 
 
-def section_concurrent_users(run: dict, out_dir: Path) -> str:
-    rs = sorted_by(results(run, "test_concurrent_users"), "budget_tokens", "block_size", "max_seq_len")
-    head = "## 2. Concurrent users under a KV budget\n"
-    if not rs:
-        return head + "\n" + NOT_IN_RUN_PLOT
-    label, model = REFERENCE_MODEL
+CONCURRENT_TITLE = "Concurrent users under a KV budget"
+
+
+def concurrent_users_body(rs: list[Result], model=REFERENCE_MODEL) -> str:
+    """Two tables: how many users fit, and the blocks they held at the peak against pre-allocation."""
+    label, model = model
     bpt = bytes_per_token(model)
-    rows = []
+    rows, blocks = [], []
     for r in rs:
-        budget = r.p("budget_tokens")
+        budget, bs, max_len = r.p("budget_tokens"), r.n("block_size"), r.n("max_seq_len")
         gb = budget * bpt / GB if _is_number(budget) else None
         rows.append([fmt(r.p("block_size")), fmt(budget), fmt(gb, 2), fmt(r.p("max_seq_len")), fmt(r.p("avg_len")),
                      fmt(r.p("n_offered")), fmt(r.m("contiguous_users")), fmt(r.m("predicted_users")),
                      fmt(r.m("sim_peak_running")), fmt(r.m("peak_running")), fmt(r.m("preemptions")),
                      times(ratio(r.m("peak_running"), r.m("contiguous_users")))])
+        peak, running = r.m("peak_blocks"), r.m("peak_running")
+        if peak is None:
+            continue
+        contiguous_gb = running * max_len * bpt / GB if None not in (running, max_len) else None
+        blocks.append([fmt(r.p("block_size")), fmt(running), fmt(peak), fmt(r.m("sim_peak_blocks")),
+                       fmt(_block_gb(peak, bs, bpt), 2), fmt(contiguous_gb, 2),
+                       fmt(r.m("paged_vs_contiguous_pct"), 1, True)])
     headers = ["block size", "budget tokens", f"budget GB ({label})", "max seq len", "avg len", "offered",
                "contiguous users", "predicted paged", "simulated peak", "measured peak running", "preemptions",
                "measured ÷ contiguous"]
     note = ("Contiguous users = budget ÷ max_seq_len; predicted = blocks in the budget ÷ blocks per average "
             "request; measured = most requests vLLM ran at once.")
-    return "\n".join([head, note, "", md_table(headers, rows, numeric_from=0), "",
+    parts = [note, "", md_table(headers, rows, numeric_from=0)]
+    if blocks:
+        parts += ["", "At that peak, the blocks vLLM held against what pre-allocating max_seq_len for the same "
+                  f"running requests would reserve (GB for {label}):", "",
+                  md_table(["block size", "running", "peak blocks", "simulated peak blocks", "paged GB",
+                            "contiguous GB, same users", "paged ÷ contiguous"], blocks, numeric_from=0)]
+    return "\n".join(parts)
+
+
+def section_concurrent_users(run: dict, out_dir: Path) -> str:
+    rs = sorted_by(results(run, "test_concurrent_users"), "budget_tokens", "block_size", "max_seq_len")
+    head = f"## 2. {CONCURRENT_TITLE}\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN_PLOT
+    return "\n".join([head, concurrent_users_body(rs), "",
                       plot_link(plot_concurrent_users(rs, out_dir), "concurrent users")])
 
 
@@ -401,12 +440,11 @@ def _block_gb(blocks, block_size, bpt) -> float | None:
     return blocks * block_size * bpt / GB if blocks is not None and _is_number(block_size) else None
 
 
-def section_prefix_sharing(run: dict, out_dir: Path) -> str:
-    pairs = _prefix_pairs(results(run, "test_prefix_sharing"))
-    head = "## 3. Prefix sharing\n"
-    if not pairs:
-        return head + "\n" + NOT_IN_RUN_PLOT
-    label, model = REFERENCE_MODEL
+PREFIX_TITLE = "Prefix sharing"
+
+
+def prefix_sharing_body(pairs, model=REFERENCE_MODEL) -> str:
+    label, model = model
     bpt = bytes_per_token(model)
     rows = []
     for (bs, users, shared, unique), off, on in pairs:
@@ -420,7 +458,15 @@ def section_prefix_sharing(run: dict, out_dir: Path) -> str:
     headers = ["block size", "users", "shared + unique tokens", "prefix caching", "peak blocks",
                "predicted blocks", f"KV GB ({label})", "prefix hit rate", "savings"]
     note = "Savings = 1 − peak blocks with caching on ÷ peak blocks with caching off, same workload."
-    return "\n".join([head, note, "", md_table(headers, rows, numeric_from=4), "",
+    return "\n".join([note, "", md_table(headers, rows, numeric_from=4)])
+
+
+def section_prefix_sharing(run: dict, out_dir: Path) -> str:
+    pairs = _prefix_pairs(results(run, "test_prefix_sharing"))
+    head = f"## 3. {PREFIX_TITLE}\n"
+    if not pairs:
+        return head + "\n" + NOT_IN_RUN_PLOT
+    return "\n".join([head, prefix_sharing_body(pairs), "",
                       plot_link(plot_prefix_sharing(pairs, out_dir), "prefix sharing")])
 
 
@@ -443,35 +489,49 @@ def plot_prefix_sharing(pairs, out_dir: Path) -> str | None:
         if gb["off"] and gb["on"] is not None:
             ax.annotate(f"−{100 * (1 - gb['on'] / gb['off']):.0f}% vs off", (i + 0.5 * width, gb["on"]), ha="center",
                         va="bottom", fontsize=9, fontweight="bold", xytext=(0, 14), textcoords="offset points")
-    ticks = []
-    for bs, users, shared, unique in all_keys:
-        varying = [f"block {bs}"] if len({k[0] for k in all_keys}) > 1 else []
-        ticks.append(", ".join(varying + [f"{users} users × ({shared} shared + {unique} own)"]))
-    ax.set_xticks(range(len(pairs)), ticks, fontsize=8)
+
+    def workload(users, shared, unique):
+        return f"{users} users × ({shared} shared + {unique} own tokens)"
+
+    one_workload = len({k[1:] for k in all_keys}) == 1
+    one_block = len({k[0] for k in all_keys}) == 1
+    ticks = ["\n".join(([] if one_block else [f"block {bs}"]) + ([] if one_workload else [workload(u, sh, un)]))
+             or f"block {bs}" for bs, u, sh, un in all_keys]
+    ax.set_xticks(range(len(pairs)), ticks, fontsize=8 if one_workload else 7)
+    subtitle = f"\n{workload(*all_keys[0][1:])}" if one_workload else ""
     ax.set_xlim(-0.75, len(pairs) - 0.25)  # one workload alone would otherwise get page-wide bars
     ax.set_ylabel(f"peak KV, GB ({label})")
-    ax.set_title("Prefix sharing: KV held with prefix caching off vs on")
+    ax.set_title("Prefix sharing: KV held with prefix caching off vs on" + subtitle)
     ax.margins(y=0.2)
     _legend_below(fig, ax, ncols=2)
     return _save(fig, out_dir, "prefix_sharing.png")
 
 
-def section_fragmentation(run: dict, out_dir: Path) -> str:
-    rs = sorted_by(results(run, "test_memory_waste"), "block_size")
-    head = "## 4. Internal fragmentation by block size\n"
-    if not rs:
-        return head + "\n" + NOT_IN_RUN
+FRAGMENTATION_TITLE = "Internal fragmentation by block size"
+
+
+def fragmentation_body(rs: list[Result], model=REFERENCE_MODEL) -> str:
+    label, model = model
+    bpt = bytes_per_token(model)
     rows = []
     for r in rs:
         bs, peak, held = r.p("block_size"), r.m("peak_blocks"), r.m("tokens_held")
         slots = peak * bs if peak is not None and _is_number(bs) else None
-        rows.append([fmt(bs), fmt(held), fmt(peak), fmt(r.m("predicted_peak_blocks")), fmt(slots),
-                     fmt(slots - held if slots is not None and held is not None else None),
-                     fmt(r.m("paged_waste_pct"), 2, True)])
+        wasted = slots - held if slots is not None and held is not None else None
+        rows.append([fmt(bs), fmt(held), fmt(peak), fmt(r.m("predicted_peak_blocks")), fmt(slots), fmt(wasted),
+                     fmt(wasted * bpt / GB if wasted is not None else None, 3), fmt(r.m("paged_waste_pct"), 2, True)])
     note = "Wasted tokens = peak blocks × block size − tokens held: the empty tail of each request's last block."
     headers = ["block size", "tokens held", "peak blocks", "predicted blocks", "allocated slots", "wasted tokens",
-               "internal fragmentation"]
-    return "\n".join([head, note, "", md_table(headers, rows, numeric_from=0)])
+               f"wasted GB ({label})", "internal fragmentation"]
+    return "\n".join([note, "", md_table(headers, rows, numeric_from=0)])
+
+
+def section_fragmentation(run: dict, out_dir: Path) -> str:
+    rs = sorted_by(results(run, "test_memory_waste"), "block_size")
+    head = f"## 4. {FRAGMENTATION_TITLE}\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN
+    return "\n".join([head, fragmentation_body(rs)])
 
 
 def section_block_counts(run: dict, out_dir: Path) -> str:
@@ -496,8 +556,8 @@ def section_hf_generate(run: dict, out_dir: Path) -> str:
     if not rs:
         return head + "\n" + NOT_IN_RUN
     rows = [[str(r.p("model")), str(r.p("cache")), fmt(r.p("batch")), fmt(r.p("new_tokens")), fmt(r.m("tok_per_s"), 1),
-             fmt(r.m("peak_alloc_gib"), 2), fmt(r.m("kv_cache_gib"), 2)] for r in rs]
-    headers = ["model", "cache", "batch", "new tokens", "tok/s", "peak alloc GiB", "KV cache GiB"]
+             fmt(r.m("peak_alloc_gib"), 2), fmt(r.m("nvml_peak_gib"), 2), fmt(r.m("kv_cache_gib"), 2)] for r in rs]
+    headers = ["model", "cache", "batch", "new tokens", "tok/s", "peak alloc GiB", "NVML peak GiB", "KV cache GiB"]
     return "\n".join([head, md_table(headers, rows, numeric_from=2)])
 
 
@@ -506,11 +566,15 @@ def section_vllm_throughput(run: dict, out_dir: Path) -> str:
     head = "## 7. vLLM offline throughput\n"
     if not rs:
         return head + "\n" + NOT_IN_RUN
-    rows = [[str(r.p("model")), str(r.p("workload")), fmt(r.m("output_tok_per_s"), 1), fmt(r.m("total_tok_per_s"), 1),
-             fmt(r.m("req_per_s"), 2), times(r.m("speedup_vs_hf"))]
+    rows = [[str(r.p("model")), str(r.p("workload")), fmt(r.p("requests")), fmt(r.m("output_tok_per_s"), 1),
+             fmt(r.m("total_tok_per_s"), 1), fmt(r.m("req_per_s"), 2), fmt(r.m("nvml_peak_gib"), 2),
+             times(r.m("speedup_vs_hf"))]
             for r in rs]
-    headers = ["model", "workload", "output tok/s", "total tok/s", "req/s", "speed-up vs HF"]
-    return "\n".join([head, md_table(headers, rows, numeric_from=2)])
+    headers = ["model", "workload", "requests", "output tok/s", "total tok/s", "req/s", "NVML peak GiB",
+               "speed-up vs HF"]
+    note = ("Speed-up vs HF = output tok/s ÷ HF generate's (dynamic cache, batch 16) on the same 16 requests; "
+            "recorded for that workload only. NVML peak includes vLLM's pre-allocated KV pool.")
+    return "\n".join([head, note, "", md_table(headers, rows, numeric_from=2)])
 
 
 def section_max_num_seqs(run: dict, out_dir: Path) -> str:
@@ -518,9 +582,21 @@ def section_max_num_seqs(run: dict, out_dir: Path) -> str:
     head = "## 8. Throughput vs max-num-seqs\n"
     if not rs:
         return head + "\n" + NOT_IN_RUN_PLOT
-    rows = [[fmt(r.p("max_num_seqs")), fmt(r.m("output_tok_per_s"), 1)] for r in rs]
-    return "\n".join([head, md_table(["max-num-seqs", "output tok/s"], rows, numeric_from=0), "",
-                      plot_link(plot_max_num_seqs(rs, out_dir), "throughput vs max-num-seqs")])
+    rows = [[fmt(r.p("max_num_seqs")), fmt(r.p("requests")), fmt(r.m("output_tok_per_s"), 1)] for r in rs]
+    parts = [head]
+    sat = saturation(rs)
+    if sat is not None:
+        largest = max((r.p("max_num_seqs") for r in rs if _is_number(r.p("max_num_seqs"))), default=None)
+        parts += [f"Saturation (first max-num-seqs within 10 % of the best throughput): **{fmt(sat)}**"
+                  + (" — the largest point swept: throughput was still rising." if sat == largest else "."), ""]
+    return "\n".join(parts + [md_table(["max-num-seqs", "requests", "output tok/s"], rows, numeric_from=0), "",
+                              plot_link(plot_max_num_seqs(rs, out_dir), "throughput vs max-num-seqs")])
+
+
+def saturation(rs: list[Result]):
+    """The sweep's saturation point as the test recorded it after its largest point (it grows with the sweep)."""
+    recorded = [r for r in rs if _is_number(r.p("max_num_seqs")) and _is_number(r.p("saturation_max_num_seqs"))]
+    return max(recorded, key=lambda r: r.p("max_num_seqs")).p("saturation_max_num_seqs") if recorded else None
 
 
 def plot_max_num_seqs(rs: list[Result], out_dir: Path) -> str | None:
@@ -539,85 +615,173 @@ def plot_max_num_seqs(rs: list[Result], out_dir: Path) -> str | None:
     ax.grid(True, axis="x", alpha=0.3)
     ax.set_xlabel("max-num-seqs (log scale)")
     ax.set_ylabel("output tokens / s")
+    ax.yaxis.set_major_formatter(_thousands())
     ax.set_ylim(0, max(max(ys) * 1.15, 1))
-    ax.set_title("vLLM throughput vs max-num-seqs")
+    sat = saturation(rs)
+    if _is_number(sat) and sat in xs and sat < max(xs):
+        ax.axvline(sat, color="grey", linestyle=":", linewidth=1)
+        ax.annotate("saturation", (sat, 0), fontsize=8, color="grey", rotation=90, xytext=(3, 6),
+                    textcoords="offset points", va="bottom")
+    models = {str(r.p("model")) for r in rs if r.p("model")}
+    ax.set_title("vLLM throughput vs max-num-seqs" + (f" ({models.pop()})" if len(models) == 1 else ""))
     return _save(fig, out_dir, "max_num_seqs.png")
 
 
-def decode_slice(rs: list[Result]) -> tuple[list[Result], dict]:
-    """The rows the kernel plot compares: batch 32 (else largest), block 16, shuffled order, where present."""
-    def pick(rs, key, preferred, fallback=max):
-        values = {r.p(key) for r in rs}
-        if preferred in values:
-            return preferred
-        numeric = [v for v in values if _is_number(v)]
-        return fallback(numeric) if numeric else min(values, key=_order)
+PAGED_DECODE, CONTIGUOUS_DECODE, PAGED_PREFILL = "test_paged_decode", "test_contiguous_decode", "test_paged_prefill"
 
-    chosen = {}
-    for key, preferred in (("batch", 32), ("block_size", 16), ("order", "shuffled")):
-        chosen[key] = pick(rs, key, preferred)
-        rs = [r for r in rs if r.p(key) == chosen[key]]
-    return sorted_by(rs, "impl", "context"), chosen
+
+def _pick(rs: list[Result], key: str, preferred):
+    """preferred where some result has it, else the largest number (else the first value)."""
+    values = {r.p(key) for r in rs}
+    if preferred in values:
+        return preferred
+    numeric = [v for v in values if _is_number(v)]
+    return max(numeric) if numeric else min(values, key=_order)
+
+
+def decode_slice(paged: list[Result], contiguous: list[Result]) -> tuple[list[Result], list[Result], dict]:
+    """The rows the kernel plot compares: batch 32 (else largest), block 16, shuffled order, where present.
+
+    Contiguous kernels have no block size or order; they are sliced by batch alone.
+    """
+    chosen = {"batch": _pick(paged or contiguous, "batch", 32)}
+    paged = [r for r in paged if r.p("batch") == chosen["batch"]]
+    for key, preferred in (("block_size", 16), ("order", "shuffled")):
+        if paged:
+            chosen[key] = _pick(paged, key, preferred)
+            paged = [r for r in paged if r.p(key) == chosen[key]]
+    contiguous = [r for r in contiguous if r.p("batch") == chosen["batch"]]
+    return sorted_by(paged, "impl", "context"), sorted_by(contiguous, "impl", "context"), chosen
+
+
+def paged_overhead_pct(r: Result) -> float | None:
+    """Paged latency over the contiguous baseline's, − 1, in %; negative = paged was faster."""
+    v = r.p("paged_overhead_pct")
+    if _is_number(v) and math.isfinite(v):
+        return v
+    ratio_ = r.m("paged_to_contiguous")
+    return None if ratio_ is None else 100 * (ratio_ - 1)
+
+
+def _signed_pct(v) -> str:
+    return DASH if v is None else f"{round(v, 1) + 0.0:+.1f}%"  # + 0.0: no "-0.0%"
 
 
 def section_decode_attention(run: dict, out_dir: Path) -> str:
-    rs = results(run, "test_decode_attention")
+    paged, contiguous = results(run, PAGED_DECODE), results(run, CONTIGUOUS_DECODE)
     head = "## 9. Decode attention kernels\n"
-    if not rs:
+    if not paged and not contiguous:
         return head + "\n" + NOT_IN_RUN_PLOT
-    chosen_rs, chosen = decode_slice(rs)
+    shown_paged, shown_contiguous, chosen = decode_slice(paged, contiguous)
+    baselines = sorted({str(r.p("contiguous_baseline")) for r in paged if r.p("contiguous_baseline")})
+
+    contiguous_ids = {r.nodeid for r in contiguous}
 
     def row(r: Result, full: bool) -> list[str]:
-        lead = [str(r.p("impl"))] + ([fmt(r.p("batch")), fmt(r.p("block_size")), str(r.p("order"))] if full else [])
+        kind = "contiguous" if r.nodeid in contiguous_ids else "paged"
+        lead = [str(r.p("impl")), kind]
+        if full:
+            lead += [fmt(r.p("batch")), fmt(r.p("block_size")) if kind == "paged" else DASH,
+                     str(r.p("order")) if kind == "paged" else DASH]
         return lead + [fmt(r.p("context")), fmt(r.m("latency_us"), 1), fmt(r.m("kv_gbps"), 1),
-                       fmt(r.m("pct_of_copy_bw"), 1, True), fmt(r.m("paged_overhead_pct"), 1, True)]
+                       fmt(r.m("pct_of_copy_bw"), 1, True),
+                       _signed_pct(paged_overhead_pct(r)) if kind == "paged" else DASH]
 
     tail = ["context", "latency µs", "KV GB/s", "% of copy bandwidth", "paged overhead"]
     where = ", ".join(f"{k} = {v}" for k, v in chosen.items())
-    parts = [head, f"Shown: {where}. KV GB/s = KV bytes read per decode step ÷ latency.", "",
-             md_table(["impl", *tail], [row(r, False) for r in chosen_rs]), "",
-             plot_link(plot_decode(chosen_rs, chosen, out_dir), "decode latency vs context")]
-    if len(chosen_rs) < len(rs):
-        every = sorted_by(rs, "impl", "batch", "block_size", "order", "context")
-        parts += ["", f"<details><summary>All {len(rs)} kernel configurations</summary>", "",
-                  md_table(["impl", "batch", "block size", "order", *tail], [row(r, True) for r in every],
-                           text=(3,)), "", "</details>"]
+    copy = {r.p("copy_gbps") for r in paged + contiguous if _is_number(r.p("copy_gbps"))}
+    note = (f"Shown: {where}. KV GB/s = K and V bytes read per decode step ÷ latency (one layer, "
+            "CUDA-event median). Paged overhead = paged latency ÷ latency of the contiguous kernel "
+            f"({', '.join(baselines) or DASH}) at the same batch and context − 1; negative = paged was faster.")
+    if len(copy) == 1:
+        note += f" Copy bandwidth measured on this GPU: {fmt(copy.pop())} GB/s."
+    shown = shown_paged + shown_contiguous
+    parts = [head, note, "", md_table(["impl", "kind", *tail], [row(r, False) for r in shown], text=(1,)), "",
+             plot_link(plot_decode(shown_paged, shown_contiguous, chosen, out_dir), "decode latency vs context")]
+    every = (sorted_by(paged, "impl", "batch", "block_size", "order", "context")
+             + sorted_by(contiguous, "impl", "batch", "context"))
+    if len(shown) < len(every):
+        parts += ["", f"<details><summary>All {len(every)} kernel configurations</summary>", "",
+                  md_table(["impl", "kind", "batch", "block size", "order", *tail], [row(r, True) for r in every],
+                           text=(1, 4)), "", "</details>"]
     return "\n".join(parts)
 
 
-def plot_decode(rs: list[Result], chosen: dict, out_dir: Path) -> str | None:
-    rs = [r for r in rs if _is_number(r.p("context")) and r.p("context") > 0]
-    if not any(r.m("latency_us") is not None for r in rs):
+def plot_decode(paged: list[Result], contiguous: list[Result], chosen: dict, out_dir: Path) -> str | None:
+    """Latency (log-log), paged overhead and KV bandwidth vs context; contiguous kernels dashed."""
+    def usable(rs):
+        return [r for r in rs if _is_number(r.p("context")) and r.p("context") > 0]
+
+    paged, contiguous = usable(paged), usable(contiguous)
+    if not any(r.m("latency_us") is not None for r in paged + contiguous):
         return None
-    fig, (lat, bw) = _figure(11, 4.5, ncols=2)
-    for impl in sorted({str(r.p("impl")) for r in rs}):
-        mine = [r for r in rs if str(r.p("impl")) == impl]
-        for ax, key in ((lat, "latency_us"), (bw, "kv_gbps")):
-            pts = [(r.p("context"), r.m(key)) for r in mine if r.m(key) is not None]
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=impl)
-    contexts = sorted({r.p("context") for r in rs})
-    for ax in (lat, bw):
+    from matplotlib import colormaps
+
+    fig, (lat, over, bw) = _figure(14, 4.8, ncols=3)
+    impls = sorted({str(r.p("impl")) for r in paged}) + sorted({str(r.p("impl")) for r in contiguous})
+    colors = dict(zip(impls, colormaps["tab10"].colors))
+    for rs, style in ((paged, "-"), (contiguous, "--")):
+        for impl in sorted({str(r.p("impl")) for r in rs}):
+            mine = [r for r in rs if str(r.p("impl")) == impl]
+            label = f"{impl} ({'paged' if style == '-' else 'contiguous'})"
+            for ax, value in ((lat, lambda r: r.m("latency_us")), (bw, lambda r: r.m("kv_gbps")),
+                              (over, paged_overhead_pct if style == "-" else lambda r: None)):
+                pts = [(r.p("context"), value(r)) for r in mine if value(r) is not None]
+                if pts:
+                    ax.plot(*zip(*pts), style, marker="o", markersize=4, color=colors[impl], label=label)
+    contexts = sorted({r.p("context") for r in paged + contiguous})
+    for ax in (lat, over, bw):
         ax.set_xscale("log", base=2)
         ax.set_xticks(contexts, [f"{c:,}" for c in contexts], fontsize=8)
         ax.minorticks_off()
         ax.grid(True, axis="x", alpha=0.3)
-        ax.set_xlabel("context length (tokens, log scale)")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, title="implementation", title_fontsize=8)
-    positive = all(r.m("latency_us") > 0 for r in rs if r.m("latency_us") is not None)
+        ax.set_xlabel("context length, tokens (log scale)")
+    lats = [r.m("latency_us") for r in paged + contiguous if r.m("latency_us") is not None]
+    positive = all(v > 0 for v in lats)
     lat.set_yscale("log" if positive else "linear")  # a log axis cannot show a zero from a broken run
-    lat.set_ylabel("decode latency per step, µs" + (" (log scale)" if positive else ""))
+    if positive:  # 20, 50, 100, 200, ... µs instead of bare powers of ten
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+        lat.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+        lat.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        lat.yaxis.set_minor_locator(NullLocator())
+    lat.set_ylabel("latency per decode step, µs" + (" (log scale)" if positive else ""))
     lat.set_title("Decode attention latency")
+    over.axhline(0, color="black", linewidth=0.8)
+    over.set_ylabel("paged overhead vs contiguous, %")
+    over.set_title("Cost of the block table")
+    copy = {r.p("copy_gbps") for r in paged + contiguous if _is_number(r.p("copy_gbps"))}
+    if len(copy) == 1:
+        gbps = copy.pop()
+        bw.axhline(gbps, color="grey", linestyle=":", linewidth=1)
+        bw.annotate(f"measured copy bandwidth, {gbps:,.0f} GB/s", (contexts[0], gbps), fontsize=7, color="grey",
+                    xytext=(0, -3), textcoords="offset points", va="top")
     bw.set_ylabel("KV read bandwidth, GB/s")
     bw.set_ylim(bottom=0)
+    bw.yaxis.set_major_formatter(_thousands())
     bw.set_title("Achieved KV bandwidth")
-    fig.suptitle("Shown: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in chosen.items()), fontsize=9)
+    _legend_below(fig, lat if lat.get_legend_handles_labels()[0] else bw, ncols=len(impls))
+    fig.suptitle("Llama-3.1-8B attention, one layer; shown: "
+                 + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in chosen.items()), fontsize=9)
     return _save(fig, out_dir, "decode_attention.png")
 
 
+def section_prefill(run: dict, out_dir: Path) -> str:
+    rs = sorted_by(results(run, PAGED_PREFILL), "batch", "context", "block_size")
+    head = "## 10. Paged prefill (chunked)\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN
+    impls = sorted({str(r.p("impl")) for r in rs if r.p("impl")})
+    note = (f"The last query-length tokens of each sequence attend causally to the whole context through the "
+            f"block table ({', '.join(impls) or DASH}). TFLOP/s counts QKᵀ and PV of the causal tail.")
+    rows = [[fmt(r.p("batch")), fmt(r.p("context")), fmt(r.p("block_size")), fmt(r.p("query_len")),
+             fmt(r.m("latency_us"), 1), fmt(r.m("tflops"), 1)] for r in rs]
+    return "\n".join([head, note, "", md_table(["batch", "context", "block size", "query len", "latency µs",
+                                                "TFLOP/s"], rows, numeric_from=0)])
+
+
 def section_memory_timeline(run: dict, out_dir: Path) -> str:
-    head = "## 10. Memory over time\n"
+    head = "## 11. Memory over time\n"
     name = plot_memory_timeline(run, out_dir)
     return head + "\n" + (plot_link(name, "memory timeline") if name else NOT_IN_RUN_PLOT)
 
@@ -639,7 +803,7 @@ def plot_memory_timeline(run: dict, out_dir: Path) -> str | None:
     ax.set_ylim(bottom=0)
     title = "Memory over time" + (f" (first {MAX_TIMELINES} of {len(lines)} tests)" if len(lines) > MAX_TIMELINES else "")
     ax.set_title(title)
-    ax.legend(fontsize=7)
+    _legend_below(fig, ax, ncols=2)  # inside, it hides the lines near the top (vLLM's pre-allocated pool)
     return _save(fig, out_dir, "memory_timeline.png")
 
 
@@ -650,7 +814,7 @@ PLOTS = ("memory_waste.png", "concurrent_users.png", "prefix_sharing.png", "max_
 SECTIONS: tuple[Callable[[dict, Path], str], ...] = (
     section_memory_waste, section_concurrent_users, section_prefix_sharing, section_fragmentation,
     section_block_counts, section_hf_generate, section_vllm_throughput, section_max_num_seqs,
-    section_decode_attention, section_memory_timeline,
+    section_decode_attention, section_prefill, section_memory_timeline,
 )
 
 
@@ -741,7 +905,7 @@ def figures_table(run: dict) -> str:
             waste = (f"paged {r.m('paged_waste_pct'):.1f}% (block {r.p('block_size')})"
                      + (f" vs contiguous {contiguous:.1f}%" if contiguous is not None else ""))
 
-    dec = _best(results(run, "test_decode_attention"), "kv_gbps")
+    dec = _best(results(run, PAGED_DECODE), "kv_gbps")
     decode = f"{dec.m('kv_gbps'):,.0f} ({dec.p('impl')})" if dec else DASH
     headers = ["GPU", "vLLM output tok/s", "HF tok/s", "speed-up", "blocks per block size", "measured waste",
                "best decode GB/s"]

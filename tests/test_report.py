@@ -55,7 +55,8 @@ def synthetic_run(slug="synthetic-gpu") -> dict:
         tests[f"tests/test_vllm_scheduler.py::test_concurrent_users[{slug}-bs{bs}]"] = _test(
             {"block_size": bs, "budget_tokens": 16_384, "max_seq_len": 2048, "avg_len": 500, "n_offered": 64},
             {"peak_running": running, "preemptions": 0, "contiguous_users": 8, "predicted_users": peak,
-             "sim_peak_running": running})
+             "sim_peak_running": running, "peak_blocks": 16_384 // bs - 2, "sim_peak_blocks": 16_384 // bs - 2,
+             "paged_vs_contiguous_pct": 100 * (16_384 - 2 * bs) / (running * 2048)})
     for on, blocks, hits in ((False, 3_800, 0), (True, 1_031, 3_069)):
         tests[f"tests/test_vllm_prefix.py::test_prefix_sharing[{slug}-{'on' if on else 'off'}]"] = _test(
             {"block_size": 16, "prefix_caching": on, "n_users": 100, "shared_len": 500, "unique_len": 100},
@@ -81,20 +82,31 @@ def synthetic_run(slug="synthetic-gpu") -> dict:
                      {"metric": "req_per_s", "baseline": None, "now": 22.4, "status": "new", "tolerance": 0.02}])
     for n, tps in ((1, 160.0), (4, 610.0), (16, 2_300.0), (64, 5_100.0), (256, 6_150.0)):
         tests[f"tests/test_vllm_throughput.py::test_max_num_seqs_sweep[{slug}-{n}]"] = _test(
-            {"max_num_seqs": n}, {"output_tok_per_s": tps},
+            {"max_num_seqs": n, "saturation_max_num_seqs": min(n, 64)}, {"output_tok_per_s": tps},
             comparisons=[{"metric": "output_tok_per_s", "baseline": tps * 0.9, "now": tps, "status": "improved",
                           "tolerance": 0.05}] if n == 256 else [])
-    for impl, speed in (("flash-attn", 1.0), ("paged-triton", 1.25), ("torch-sdpa-gather", 2.6)):
-        for batch in (8, 32):
-            for ctx in (512, 2048, 8192, 32768):
-                kv_bytes = batch * ctx * LLAMA31_8B_BPT // 32  # one layer
-                lat = speed * (4.0 + kv_bytes / 2.4e6)  # µs: 4 µs launch + bytes at 2.4 TB/s
+    for batch in (8, 32):
+        for ctx in (512, 2048, 8192, 32768):
+            kv_bytes = batch * ctx * LLAMA31_8B_BPT // 32  # one layer
+            base = 4.0 + kv_bytes / 2.4e6  # µs: 4 µs launch + bytes at 2.4 TB/s
+            for impl, speed in (("fa3_contiguous", None), ("fa3", 1.0), ("flashinfer", 0.98), ("triton", 1.25)):
+                lat = base * (speed or 1.0)
                 gbps = kv_bytes / (lat * 1e-6) / 1e9
-                tests[f"tests/test_kernels.py::test_decode_attention[{slug}-{impl}-{batch}-{ctx}]"] = _test(
-                    {"impl": impl, "batch": batch, "context": ctx, "block_size": 16, "order": "shuffled"},
-                    {"latency_us": lat, "kv_gbps": gbps, "pct_of_copy_bw": 100 * gbps / 3_000,
-                     "paged_overhead_pct": 100 * (speed - 1)})
-    tests[f"tests/test_kernels.py::test_decode_attention[{slug}-skipped]"] = {
+                params = {"impl": impl, "batch": batch, "context": ctx, "block_size": 16, "copy_gbps": 3_000.0}
+                metrics = {"latency_us": lat, "kv_gbps": gbps, "pct_of_copy_bw": 100 * gbps / 3_000}
+                if speed is None:
+                    tests[f"tests/test_decode_kernels.py::test_contiguous_decode[{slug}-{impl}-b{batch}-ctx{ctx}]"] \
+                        = _test({**params, "order": "in-order"}, metrics)
+                    continue
+                params.update(order="shuffled", contiguous_baseline="fa3_contiguous",
+                              paged_overhead_pct=100 * (speed - 1))
+                tests[f"tests/test_decode_kernels.py::test_paged_decode[{slug}-{impl}-b{batch}-ctx{ctx}]"] = _test(
+                    params, {**metrics, "paged_to_contiguous": speed})
+    for batch, ctx, lat in ((1, 2048, 40.0), (8, 8192, 930.0)):
+        tests[f"tests/test_decode_kernels.py::test_paged_prefill[{slug}-b{batch}-ctx{ctx}]"] = _test(
+            {"impl": "fa3", "batch": batch, "context": ctx, "block_size": 16, "query_len": 512},
+            {"latency_us": lat, "tflops": 500.0})
+    tests[f"tests/test_decode_kernels.py::test_paged_decode[{slug}-skipped]"] = {
         "outcome": "skipped", "params": {}, "metrics": {}, "series": {}, "comparisons": []}
     return {"schema_version": 1, "slug": slug,
             "gpu": {"name": "SYNTHETIC GPU 80GB", "memory_bytes": 80 << 30, "driver": "999.1"},
@@ -226,26 +238,60 @@ def test_fragmentation_table(full_report):
         row = _cells(_row(section, str(bs), f"{TOKENS_HELD:,}"))
         assert row[4] == f"{peak * bs:,}"
         assert row[5] == f"{peak * bs - TOKENS_HELD:,}"
-        assert row[6] == f"{100 * (peak * bs - TOKENS_HELD) / (peak * bs):.2f}%"
+        assert row[6] == f"{(peak * bs - TOKENS_HELD) * LLAMA_7B_BPT / GB:.3f}"
+        assert row[7] == f"{100 * (peak * bs - TOKENS_HELD) / (peak * bs):.2f}%"
 
 
 def test_kernel_table_uses_batch_32_slice(full_report):
     _, md = full_report
     section = md.split("## 9.")[1].split("## 10.")[0]
     assert "batch = 32, block_size = 16, order = shuffled" in section
+    assert "(fa3_contiguous)" in section and "3,000 GB/s" in section
     visible = section.split("<details>")[0]
-    assert visible.count("| flash-attn |") == 4  # one row per context, batch 32 only
-    assert "All 24 kernel configurations" in section
+    assert visible.count("| fa3 | paged |") == 4  # one row per context, batch 32 only
+    assert visible.count("| fa3_contiguous | contiguous |") == 4
+    assert "All 32 kernel configurations" in section
     assert "![decode latency vs context](decode_attention.png)" in section
+
+
+def test_kernel_table_paged_overhead_from_param(full_report):
+    _, md = full_report
+    section = md.split("## 9.")[1].split("<details>")[0]
+    assert _cells(_row(section, "triton", "paged", "2,048"))[-1] == "+25.0%"
+    assert _cells(_row(section, "flashinfer", "paged", "2,048"))[-1] == "-2.0%"  # paged faster: negative
+    assert _cells(_row(section, "fa3", "paged", "2,048"))[-1] == "+0.0%"
+    assert _cells(_row(section, "fa3_contiguous", "contiguous", "2,048"))[-1] == "–"
+
+
+def test_prefill_table(full_report):
+    _, md = full_report
+    section = md.split("## 10. Paged prefill")[1].split("## 11.")[0]
+    assert _cells(_row(section, "8", "8,192")) == ["8", "8,192", "16", "512", "930.0", "500.0"]
+
+
+def test_concurrent_users_blocks_table(full_report):
+    _, md = full_report
+    section = md.split("## 2.")[1].split("## 3.")[0]
+    row = _cells(_row(section, "16", "29", "1,022"))
+    assert row[3] == "1,022"
+    assert row[4] == f"{1_022 * 16 * LLAMA_7B_BPT / GB:.2f}"          # paged GB
+    assert row[5] == f"{29 * 2048 * LLAMA_7B_BPT / GB:.2f}"           # contiguous GB, same 29 users
+    assert row[6] == f"{100 * (16_384 - 32) / (29 * 2048):.1f}%"
+
+
+def test_sweep_saturation(full_report):
+    _, md = full_report
+    assert "within 10 % of the best throughput): **64**." in md
 
 
 def test_other_sections_present(full_report):
     _, md = full_report
     assert _cells(_row(md, "llama-3.1-8b", "16", "20.00"))[3:] == [f"{(20 << 30) // (16 * LLAMA31_8B_BPT):,}"] * 2 \
         + ["0", "20.00"]
-    assert _cells(_row(md, "llama-3.1-8b", "static"))[4:] == ["530.0", "–", "–"]
-    assert _cells(_row(md, "llama-3.1-8b", "uniform-32-512"))[2:] == ["6,150.0", "12,400.0", "22.40", "11.6×"]
-    assert _row(md, "256", "6,150.0")
+    assert _cells(_row(md, "llama-3.1-8b", "static"))[4:] == ["530.0", "–", "–", "–"]
+    assert _cells(_row(md, "llama-3.1-8b", "uniform-32-512"))[2:] == ["–", "6,150.0", "12,400.0", "22.40", "–",
+                                                                      "11.6×"]
+    assert _row(md, "256", "–", "6,150.0")
     assert "Not in this run" not in md
     assert "lot skipped" not in md
 
@@ -267,7 +313,7 @@ def test_figures_table():
     assert row[:5] == ["synthetic-gpu", "6,150", "530", "11.6×", f"16: {b16:,}; 32: {b32:,}"]
     waste16 = 100 * (PEAK_BLOCKS[16] * 16 - TOKENS_HELD) / (PEAK_BLOCKS[16] * 16)
     assert row[5].startswith(f"paged {waste16:.1f}% (block 16)")
-    assert row[6].endswith("(flash-attn)")
+    assert row[6].endswith("(flashinfer)")
 
 
 def test_figures_table_without_data_shows_dashes():
@@ -277,7 +323,7 @@ def test_figures_table_without_data_shows_dashes():
 
 def test_empty_run_says_not_in_this_run(tmp_path):
     md = write_report(empty_run(), tmp_path).read_text()
-    assert md.count("_Not in this run") == 10
+    assert md.count("_Not in this run") == 11
     assert md.count("plot skipped") == 6
     assert not list(tmp_path.glob("*.png"))
 
@@ -287,18 +333,18 @@ def test_partial_run_skips_absent_plots(tmp_path):
     run["tests"] = {k: v for k, v in run["tests"].items() if "test_max_num_seqs_sweep" in k}
     md = write_report(run, tmp_path).read_text()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["max_num_seqs.png"]
-    assert "## 1. Memory waste" in md and md.count("_Not in this run") == 9
+    assert "## 1. Memory waste" in md and md.count("_Not in this run") == 10
 
 
 def test_chunks_merge(tmp_path):
     run = synthetic_run()
     blocks, kernels = copy.deepcopy(run), copy.deepcopy(run)
     blocks["tests"] = {k: v for k, v in run["tests"].items() if "test_memory_waste" in k}
-    kernels["tests"] = {k: v for k, v in run["tests"].items() if "test_decode_attention" in k}
+    kernels["tests"] = {k: v for k, v in run["tests"].items() if "decode" in k}
     kernels["finished"] = "2025-01-01T03:00:00+00:00"
     paths = [_write(tmp_path, blocks, "a.json"), _write(tmp_path, kernels, "b.json")]
     md = report(paths, tmp_path / "out").read_text()
-    assert "## 1. Memory waste, 100 variable-length users" in md and "| flash-attn |" in md
+    assert "## 1. Memory waste, 100 variable-length users" in md and "| fa3 | paged |" in md
     assert "2025-01-01T03:00:00+00:00" in md
     other = _write(tmp_path, synthetic_run("other-gpu"), "c.json")
     with pytest.raises(PagedBenchError, match="c.json"):
