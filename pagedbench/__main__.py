@@ -1,6 +1,10 @@
-"""Command line: `python -m pagedbench report RUN.json [RUN.json ...] [--out DIR]`.
+"""Command line.
 
-Exit codes: 0 written, 2 bad input (unreadable or wrong-schema run JSON, bad arguments).
+    python -m pagedbench report RUN.json [RUN.json ...] [--out DIR]
+    python -m pagedbench readme [--readme README.md] [--reports reports]
+
+Exit codes: 0 written, 2 bad input (unreadable or wrong-schema run JSON, README without its markers,
+bad arguments).
 """
 
 from __future__ import annotations
@@ -19,20 +23,31 @@ def _parser() -> argparse.ArgumentParser:
                                      "(several files = chunks of one GPU's run, merged).")
     rep.add_argument("runs", nargs="+", metavar="RUN.json", help="a run's --metrics-json output")
     rep.add_argument("--out", metavar="DIR", default=None, help="output folder (default: reports/<slug>)")
+    rd = sub.add_parser("readme", help="regenerate the README's measured blocks from reports/<slug>/runs/*.json",
+                        description="Rewrite the README between <!-- figures:start/end --> (one row per GPU slug) "
+                                    "and <!-- cpu-tables:start/end --> (the tutorial's tables from reports/cpu/runs/). "
+                                    "Nothing else in the README changes.")
+    rd.add_argument("--readme", metavar="PATH", default="README.md", help="the README to update (default: README.md)")
+    rd.add_argument("--reports", metavar="DIR", default="reports",
+                    help="folder holding <slug>/runs/*.json (default: reports)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "report":
-        from .report import report  # matplotlib loads only when a report is asked for
+    try:
+        if args.command == "report":
+            from .report import report  # matplotlib loads only when a report is asked for
 
-        try:
-            path = report(args.runs, args.out)
-        except PagedBenchError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(f"wrote {path}")
+            print(f"wrote {report(args.runs, args.out)}")
+        elif args.command == "readme":
+            from .readme import update_readme
+
+            changed = update_readme(args.readme, args.reports)
+            print(f"{'updated' if changed else 'unchanged:'} {args.readme}")
+    except PagedBenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -880,8 +880,18 @@ def _best(rs: list[Result], metric: str) -> Result | None:
     return max(with_value, key=lambda r: r.m(metric)) if with_value else None
 
 
+FIGURES_HEADERS = ["GPU", "vLLM output tok/s", "HF tok/s", "speed-up", "blocks per block size", "measured waste",
+                   "best decode GB/s"]
+FIGURES_TEXT_COLUMNS = (4, 5, 6)
+
+
 def figures_table(run: dict) -> str:
     """One-row markdown table of a run's headline figures, for the README; '–' where absent."""
+    return md_table(FIGURES_HEADERS, [figures_row(run)], text=FIGURES_TEXT_COLUMNS)
+
+
+def figures_row(run: dict) -> list[str]:
+    """The cells of figures_table's row, under FIGURES_HEADERS (the README stacks several GPUs' rows)."""
     vllm = _best(results(run, "test_vllm_throughput"), "output_tok_per_s")
     hf = _best(results(run, "test_hf_generate"), "tok_per_s")
     speedup = vllm.m("speedup_vs_hf") if vllm else None
@@ -892,9 +902,12 @@ def figures_table(run: dict) -> str:
     counts = results(run, "test_block_counts")
     models = {str(r.p("model")) for r in counts}
     model = "llama-3.1-8b" if "llama-3.1-8b" in models else min(models, default=None)
-    blocks = "; ".join(f"{r.p('block_size')}: {fmt(r.m('num_gpu_blocks'))}"
-                       for r in sorted_by(counts, "block_size") if str(r.p("model")) == model
-                       and r.m("num_gpu_blocks") is not None) or DASH
+    mine = [r for r in sorted_by(counts, "block_size") if str(r.p("model")) == model
+            and r.m("num_gpu_blocks") is not None]
+    blocks = "; ".join(f"{r.p('block_size')}: {fmt(r.m('num_gpu_blocks'))}" for r in mine) or DASH
+    budgets = {r.p("kv_budget_bytes") for r in mine}
+    if len(budgets) == 1 and _is_number(budget := budgets.pop()):  # the pool of a test budget, not the whole GPU
+        blocks += f" (in {budget / GIB:,.{0 if budget % (1 << 30) == 0 else 2}f} GiB)"
 
     waste = DASH
     mw = sorted_by(results(run, "test_memory_waste"), "block_size")
@@ -907,12 +920,9 @@ def figures_table(run: dict) -> str:
 
     dec = _best(results(run, PAGED_DECODE), "kv_gbps")
     decode = f"{dec.m('kv_gbps'):,.0f} ({dec.p('impl')})" if dec else DASH
-    headers = ["GPU", "vLLM output tok/s", "HF tok/s", "speed-up", "blocks per block size", "measured waste",
-               "best decode GB/s"]
-    row = [run["slug"], fmt(vllm.m("output_tok_per_s") if vllm else None),
-           fmt(hf.m("tok_per_s") if hf else None), times(speedup),
-           blocks, waste, decode]
-    return md_table(headers, [row], text=(4, 5, 6))
+    return [run["slug"], fmt(vllm.m("output_tok_per_s") if vllm else None),
+            fmt(hf.m("tok_per_s") if hf else None), times(speedup),
+            blocks, waste, decode]
 
 
 # ---- entry points -------------------------------------------------------------------
