@@ -163,8 +163,9 @@ class Comparison:
 
 
 def tolerance(base: Metric, now: Metric, k: float = DEFAULT_K) -> float:
-    """Relative band of no change: the metric's floor, or k x the noisier run's spread."""
-    return max(base.floor, k * max(base.spread, now.spread))
+    """Relative band of no change: the metric's floor (the larger of the recorded one and today's
+    definition, so a floor raised in the code applies to old baselines), or k x the noisier spread."""
+    return max(base.floor, now.floor, k * max(base.spread, now.spread))
 
 
 def compare_metric(test_id: str, name: str, base: Metric | None, now: Metric, k: float = DEFAULT_K) -> Comparison:

@@ -61,6 +61,11 @@ def inputs_for(state, case, shape):
     return state["inputs"][key]
 
 
+# PyTorch's SDPA is the framework baseline, not a kernel under test: its run-to-run swing at
+# long contexts (12 % on an H200) is wider than its spread within one run.
+FLOOR = {"torch_sdpa": 0.15}
+
+
 def run_case(benchmark, metrics, state, builder, case, shape, impl):
     inp, ref = inputs_for(state, case, shape)
     try:
@@ -76,9 +81,10 @@ def run_case(benchmark, metrics, state, builder, case, shape, impl):
     gbps = case.kv_bytes(shape) / seconds / 1e9
     metrics.param(impl=impl, kernel=label, batch=case.batch, context=case.context, block_size=case.block_size,
                   order=case.order, rel_error=err, copy_gbps=state["copy_gbps"])
-    metrics.metric("latency_us", seconds * 1e6, "us", "lower", spread=spread, floor=0.03)
-    metrics.metric("kv_gbps", gbps, "GB/s", "higher", spread=spread, floor=0.03)
-    metrics.metric("pct_of_copy_bw", 100 * gbps / state["copy_gbps"], "%", "higher", spread=spread, floor=0.03)
+    floor = FLOOR.get(impl, 0.03)
+    metrics.metric("latency_us", seconds * 1e6, "us", "lower", spread=spread, floor=floor)
+    metrics.metric("kv_gbps", gbps, "GB/s", "higher", spread=spread, floor=floor)
+    metrics.metric("pct_of_copy_bw", 100 * gbps / state["copy_gbps"], "%", "higher", spread=spread, floor=floor)
     return seconds, gbps, spread
 
 

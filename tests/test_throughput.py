@@ -17,6 +17,7 @@ from pagedbench.vllm_engine import serving_settings
 pytestmark = pytest.mark.throughput
 GIB = 1 << 30
 PROMPT_LEN = 8  # the lab's short prompt
+HF_RUN_TO_RUN = 0.25
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +45,9 @@ def test_hf_generate(benchmark, metrics, target, cache, batch, hf_engine, model_
         timed = timed_rounds(benchmark, lambda: hf_engine.generate(wl, cache, sizes.static_cache_len),
                              sizes.timing_rounds)
     metrics.param(cache=cache, batch=batch, new_tokens=new, model=model_shape.name, attention=hf_engine.attn)
-    tok_s = metrics.rate("tok_per_s", batch * new, [r.seconds for r in timed], "tok/s", floor=0.05)
+    # HF generate() is host-bound (a Python loop of small kernels): between runs on the same GPU its
+    # tok/s moved by up to 25 % (H100 and H200, 2026-11-23) while the rounds of one run agreed.
+    tok_s = metrics.rate("tok_per_s", batch * new, [r.seconds for r in timed], "tok/s", floor=HF_RUN_TO_RUN)
     kv_bytes = timed[-1].kv_cache_bytes
     metrics.metric("kv_cache_gib", kv_bytes / GIB, "GiB", "lower", floor=0.0)
     if target.kind == "gpu":
@@ -91,7 +94,7 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
     if workload == "repeat" and hf:
         hf_tok_s, hf_spread = hf  # a ratio is as noisy as both its terms
         metrics.metric("speedup_vs_hf", out_s / hf_tok_s, "x", "higher",
-                       spread=hf_spread + metrics.metrics["output_tok_per_s"].spread, floor=0.05)
+                       spread=hf_spread + metrics.metrics["output_tok_per_s"].spread, floor=HF_RUN_TO_RUN)
     assert all(o == sum(r.output_len for r in wl.requests) for _, o, _ in rounds), "forced lengths not honoured"
 
 
