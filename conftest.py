@@ -36,7 +36,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     for name, what in (("blocks", "vLLM block pool and KV arithmetic"), ("throughput", "end-to-end tok/s"),
                        ("kernels", "decode attention kernels"), ("matrix", "per-device parameter grid"),
-                       ("gpu_only", "runs on GPUs only")):
+                       ("gpu_only", "runs on GPUs only"),
+                       ("tensor_parallel(n)", "runs on n GPUs of one host; ids carry e.g. h200x2")):
         config.addinivalue_line("markers", f"{name}: {what}")
     device = current_device()
     # Timings per GPU too: `--benchmark-compare` finds the last run of this GPU with no extra flags.
@@ -59,8 +60,10 @@ def pytest_generate_tests(metafunc):
         return
     marker = metafunc.definition.get_closest_marker("matrix")
     gpus = targets.known_slugs(Path(metafunc.config.option.baselines_dir), current_device().slug)
+    tp = metafunc.definition.get_closest_marker("tensor_parallel")
     names, values, ids = targets.cases(marker.kwargs if marker else {}, gpus,
-                                       metafunc.definition.get_closest_marker("gpu_only") is not None)
+                                       metafunc.definition.get_closest_marker("gpu_only") is not None or tp is not None,
+                                       tp=tp.args[0] if tp else 1)
     metafunc.parametrize(names, values, ids=ids, indirect=["target"])
 
 

@@ -208,6 +208,12 @@ def max_users_paged(budget_bytes: int, avg_len: int, block_size: int, bytes_per_
     return pool_blocks(budget_bytes, block_size, bytes_per_token) // blocks_for(_positive_int("average length", avg_len), block_size)
 
 
+def max_users_tp(per_gpu_budget_bytes: int, avg_len: int, block_size: int, shape: ModelShape, tp: int) -> int:
+    """Paged users at tensor-parallel degree tp: each GPU holds its share of the KV heads for every
+    user, so the per-GPU budget and per-GPU bytes per token decide (the pool is the same on every rank)."""
+    return max_users_paged(per_gpu_budget_bytes, avg_len, block_size, shape.kv_bytes_per_token(tp))
+
+
 @dataclass(frozen=True)
 class PrefixSharing:
     """KV tokens held by n users that share one prompt prefix, three ways."""

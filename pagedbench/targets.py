@@ -19,7 +19,7 @@ KNOWN_GPUS = ("h100", "h200")
 # wants the refusal quoted), so GPU sweeps start at 16.
 ID_FORMAT = {
     "block_size": "bs{}".format, "batch": "b{}".format, "max_num_seqs": "mns{}".format, "context": "ctx{}".format,
-    "prefix_caching": lambda on: "cache_on" if on else "cache_off",
+    "prefix_caching": lambda on: "cache_on" if on else "cache_off", "tp": "tp{}".format,
 }
 
 

@@ -46,6 +46,8 @@ class EngineSettings:
             enforce_eager=self.enforce_eager, tensor_parallel_size=self.tensor_parallel_size,
             disable_log_stats=False, seed=0,
         )
+        if self.tensor_parallel_size > 1:
+            kw["distributed_executor_backend"] = "mp"
         if self.async_scheduling is not None:
             kw["async_scheduling"] = self.async_scheduling
         if self.max_num_batched_tokens is not None:
@@ -80,11 +82,18 @@ def _last_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
 
 
+# NVLink multicast can put a shared host's GPUs out of service: every process of a multi-GPU
+# engine (workers inherit this environment) keeps it off.
+NO_MULTICAST = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
+
+
 class VLLMEngine:
     def __init__(self, settings: EngineSettings):
-        if settings.tensor_parallel_size == 1:
-            # In-process engine core: the scheduler (and its block pool) is reachable.
-            os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        # In-process engine core: the scheduler (and its block pool) is reachable. With TP > 1 the
+        # workers are still separate processes (vLLM's multiprocessing executor over NCCL).
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        if settings.tensor_parallel_size > 1:
+            os.environ.update(NO_MULTICAST)
         os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")  # skips a minutes-long JIT on first start
         try:
             from vllm import LLM
@@ -108,7 +117,7 @@ class VLLMEngine:
             return self.llm.llm_engine.engine_core.engine_core.scheduler
         except AttributeError as exc:
             raise PagedBenchError("this vLLM build does not expose its scheduler in-process "
-                                  "(needs VLLM_ENABLE_V1_MULTIPROCESSING=0 and tensor_parallel_size=1)") from exc
+                                  "(needs VLLM_ENABLE_V1_MULTIPROCESSING=0)") from exc
 
     @property
     def block_pool(self):
@@ -227,25 +236,26 @@ def shutdown_distributed() -> None:
 
 
 def block_pool_settings(model_dir, shape: ModelShape, sizes, block_size: int, prefix_caching: bool = False,
-                        load_format: str = "dummy") -> EngineSettings:
-    """The fixed-budget engine every block-pool benchmark of a block size shares."""
+                        load_format: str = "dummy", tp: int = 1) -> EngineSettings:
+    """The fixed-budget engine every block-pool benchmark of a block size shares (budget per GPU)."""
     return EngineSettings(
         model=str(model_dir), block_size=block_size, enable_prefix_caching=prefix_caching,
-        kv_cache_bytes=sizes.kv_budget_tokens * shape.kv_bytes_per_token(), max_model_len=sizes.max_model_len,
+        kv_cache_bytes=sizes.kv_budget_tokens * shape.kv_bytes_per_token(tp), max_model_len=sizes.max_model_len,
+        tensor_parallel_size=tp,
         max_num_batched_tokens=sizes.max_num_batched_tokens, load_format=load_format, enforce_eager=True,
         # Async scheduling (vLLM's CUDA default) books the next step's tokens before step() returns;
         # synchronous steps leave the pool between two complete steps, as the simulator models it.
         async_scheduling=False)
 
 
-def serving_settings(model_dir, shape: ModelShape, sizes, load_format: str = "dummy") -> EngineSettings:
+def serving_settings(model_dir, shape: ModelShape, sizes, load_format: str = "dummy", tp: int = 1) -> EngineSettings:
     """An engine set up as a server would run it, for throughput: vLLM's defaults, no prefix caching
     (repeated prompts must not be free)."""
     kv_bytes = sizes.serving_kv_tokens * shape.kv_bytes_per_token() if sizes.serving_kv_tokens else None
     return EngineSettings(
         model=str(model_dir), block_size=sizes.serving_block_size, enable_prefix_caching=False,
         kv_cache_bytes=kv_bytes, max_model_len=sizes.max_model_len, max_num_batched_tokens=None,
-        load_format=load_format, enforce_eager=sizes.enforce_eager_throughput)
+        load_format=load_format, enforce_eager=sizes.enforce_eager_throughput, tensor_parallel_size=tp)
 
 
 def expected_blocks(shape: ModelShape, settings: EngineSettings) -> int:

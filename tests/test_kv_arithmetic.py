@@ -84,3 +84,17 @@ def test_any_hf_config_shape():
     wrapped = {"text_config": {"num_hidden_layers": 4, "num_attention_heads": 8, "num_key_value_heads": 2,
                                "head_dim": 32}, "dtype": "float16"}
     assert kv.shape_from_config(wrapped).kv_bytes_per_token() == 2 * 4 * 2 * 32 * 2
+
+
+def test_tensor_parallel_arithmetic():
+    llama8b = kv.load_shape("llama-3.1-8b")
+    # TP 2: 4 of the 8 KV heads per GPU; TP 16: heads replicated, one per GPU.
+    assert llama8b.kv_bytes_per_token(tp=2) == 2 * 32 * 4 * 128 * 2
+    assert llama8b.kv_bytes_per_token(tp=16) == 2 * 32 * 1 * 128 * 2
+    with pytest.raises(kv.PagedBenchError, match="do not split"):
+        llama8b.kv_bytes_per_token(tp=3)
+    seventy = kv.load_shape("llama-3.1-70b")
+    per_gpu = 40 * GIB
+    # 70B at TP 2: 160 KiB per token per GPU; 500-token users hold ceil(500/16) = 32 blocks of 2.5 MiB.
+    assert kv.max_users_tp(per_gpu, 500, 16, seventy, tp=2) == (per_gpu // (16 * 160 * 1024)) // 32
+    assert kv.max_users_tp(per_gpu, 500, 16, seventy, tp=2) == 2 * kv.max_users_tp(per_gpu, 500, 16, seventy, tp=1)
