@@ -194,6 +194,13 @@ class VLLMEngine:
         produced = sum(len(o.outputs[0].token_ids) for o in outs)
         return sum(r.prompt_len for r in workload.requests), produced
 
+    def timed_generate(self, workload: Workload) -> tuple[int, int, float]:
+        """(prompt tokens, output tokens, seconds) of one generate(): it returns only once every
+        token is on the host, so the host clock brackets the device work."""
+        t0 = time.perf_counter()
+        prompt, out = self.generate(workload)
+        return prompt, out, time.perf_counter() - t0
+
     def set_max_num_seqs(self, n: int) -> None:
         """The scheduler's cap on running requests: what max_num_seqs sets, changed on a live engine
         so a sweep pays for one start (CUDA graphs are captured up to the engine's max_num_seqs)."""

@@ -4,8 +4,6 @@ Ids carry the multi-GPU slug (`h200x2`), so `-k h200x2` selects them; on fewer G
 Each GPU stores its share of the KV heads: the per-GPU bytes per token at TP=n decide the pool.
 """
 
-import time
-
 import pytest
 
 from pagedbench import kv, workloads
@@ -45,14 +43,9 @@ def test_tp_scaling(benchmark, metrics, target, tp, start_engine, sizes, has_wei
     lo, hi = sizes.throughput_io
     wl = workloads.uniform_io(sizes.throughput_requests, vocab_size=4096, lo=lo, hi=hi)
 
-    def once():
-        t0 = time.perf_counter()
-        _, out = engine.generate(wl)
-        return out, time.perf_counter() - t0
-
-    rounds = timed_rounds(benchmark, once, sizes.timing_rounds)
+    rounds = timed_rounds(benchmark, lambda: engine.timed_generate(wl), sizes.timing_rounds)
     metrics.param(tp=tp, model=kv.load_shape(model_dir).name, requests=len(wl))
-    tok_s = metrics.rate("output_tok_per_s", rounds[-1][0], [t for _, t in rounds], "tok/s", floor=0.05)
+    tok_s = metrics.rate("output_tok_per_s", rounds[-1][1], [t for _, _, t in rounds], "tok/s", floor=0.05)
     store = request.session.__dict__.setdefault("_tp_scaling", {})  # TP 1 runs first in this grid
     store[tp] = tok_s
     if tp == TP and 1 in store:
@@ -65,15 +58,10 @@ def test_llama70b_tp2(benchmark, metrics, target, start_engine, sizes, has_weigh
     lo, hi = sizes.throughput_io
     wl = workloads.uniform_io(sizes.throughput_requests, vocab_size=4096, lo=lo, hi=hi)
 
-    def once():
-        t0 = time.perf_counter()
-        _, out = engine.generate(wl)
-        return out, time.perf_counter() - t0
-
     with NvmlSampler() as nvml:
-        rounds = timed_rounds(benchmark, once, sizes.timing_rounds)
+        rounds = timed_rounds(benchmark, lambda: engine.timed_generate(wl), sizes.timing_rounds)
     metrics.param(tp=TP, model=shape.name, requests=len(wl))
-    metrics.rate("output_tok_per_s", rounds[-1][0], [t for _, t in rounds], "tok/s", floor=0.05)
+    metrics.rate("output_tok_per_s", rounds[-1][1], [t for _, _, t in rounds], "tok/s", floor=0.05)
     metrics.exact("num_gpu_blocks", engine.num_gpu_blocks, "blocks")
     metrics.metric("nvml_peak_gib_gpu0", nvml.peak_gib, "GiB", "lower")
     blocks_bytes = engine.num_gpu_blocks * engine.settings.block_size * shape.kv_bytes_per_token(TP)

@@ -5,8 +5,6 @@ work. Rounds and warm-up are stated in each pedantic call; tok/s is the work
 over the median round, its spread the rounds' relative stdev.
 """
 
-import time
-
 import pytest
 
 from pagedbench import plan, workloads
@@ -74,13 +72,8 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
     else:
         lo, hi = sizes.throughput_io
         wl = workloads.uniform_io(sizes.throughput_requests, vocab_size=4096, lo=lo, hi=hi)
-    def once():
-        t0 = time.perf_counter()  # generate() returns only once every token is on the host
-        prompt, out = serving_engine.generate(wl)
-        return prompt, out, time.perf_counter() - t0
-
     with NvmlSampler() as nvml:  # warm-up 1, rounds per plan (3 on GPU)
-        rounds = timed_rounds(benchmark, once, sizes.timing_rounds)
+        rounds = timed_rounds(benchmark, lambda: serving_engine.timed_generate(wl), sizes.timing_rounds)
     prompt_tokens, out_tokens, _ = rounds[-1]
     timed = [t for _, _, t in rounds]
     metrics.param(workload=wl.name, model=model_shape.name, requests=len(wl), block_size=sizes.serving_block_size)
@@ -106,13 +99,9 @@ def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_en
     wl = workloads.uniform_io(4 * max_num_seqs, seed=max_num_seqs, vocab_size=4096, lo=128, hi=128)
     wl = workloads.Workload(wl.name, tuple(workloads.Request(r.prompt_token_ids, sizes.sweep_output_tokens)
                                            for r in wl.requests), wl.max_seq_len, wl.seed)
-    def once():
-        t0 = time.perf_counter()
-        serving_engine.generate(wl)
-        return time.perf_counter() - t0
-
     try:
-        times = timed_rounds(benchmark, once, sizes.timing_rounds)
+        times = [t for _, _, t in timed_rounds(benchmark, lambda: serving_engine.timed_generate(wl),
+                                               sizes.timing_rounds)]
     finally:
         serving_engine.set_max_num_seqs(serving_engine.settings.max_num_seqs)
     out_tokens = len(wl) * sizes.sweep_output_tokens
