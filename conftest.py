@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from pagedbench import gate as gate_mod
 from pagedbench import kv, plan, targets
 from pagedbench.errors import PagedBenchError
-from pagedbench.gpu import current_device, software_versions
+from pagedbench.gpu import current_device, gpu_health, software_versions
 from pagedbench.meters import gpu_memory_used_gib
 from pagedbench.pool import EnginePool
 
@@ -29,6 +30,8 @@ def pytest_addoption(parser):
     g.addoption("--strict-versions", action="store_true", help="fail when software versions differ from the baseline's")
     g.addoption("--tolerance-k", type=float, default=gate_mod.bl.DEFAULT_K,
                 help="tolerance = max(metric floor, K x spread) (default %(default)s)")
+    g.addoption("--strict-gpu", action="store_true",
+                help="fail when another process uses the GPU or its clocks are throttled")
     g.addoption("--metrics-json", default=None, metavar="PATH",
                 help="where to write this run's metrics (run JSON); default runs/<gpu>-last.json")
 
@@ -49,6 +52,14 @@ def pytest_configure(config):
         Path(config.option.baselines_dir), {"slug": device.slug, **device.as_dict()}, software_versions(),
         k=config.option.tolerance_k, require_baseline=config.option.require_baseline,
         strict_versions=config.option.strict_versions, update=config.option.update_baselines)
+    health = gpu_health() if device.is_gpu else {}
+    config._pagedbench_gate.device["health"] = health
+    problems = ([f"other processes on the GPU: {health['other_processes']}"] if health.get("other_processes") else []) + \
+               ([f"clocks throttled: {', '.join(health['throttle_reasons'])}"] if health.get("throttle_reasons") else [])
+    if problems:
+        if config.option.strict_gpu:
+            raise pytest.UsageError("--strict-gpu: " + "; ".join(problems))
+        warnings.warn(pytest.PytestWarning("measurements may be skewed: " + "; ".join(problems)), stacklevel=2)
     try:  # a broken baseline for this machine stops the run before any engine starts
         config._pagedbench_gate.baseline(device.slug)
     except PagedBenchError as exc:
@@ -176,7 +187,7 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    machine_info["gpu"] = current_device().as_dict()
+    machine_info["gpu"] = {**current_device().as_dict(), "health": gpu_health() if current_device().is_gpu else {}}
     machine_info["software"] = software_versions()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import os
 import platform
 import re
 import sys
@@ -144,3 +145,39 @@ def software_versions() -> dict[str, str]:
     if dev.driver:
         out["nvidia-driver"] = dev.driver
     return out
+
+
+def gpu_health(index: int = 0) -> dict:
+    """What could skew a measurement: other processes on the GPU and active clock-throttle reasons.
+
+    Idle and application-clock reasons are normal; the rest (power cap, thermal, HW slowdown, ...)
+    mean the card ran below its clocks.
+    """
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no NVML: nothing to report
+        return {}
+    try:
+        h = pynvml.nvmlDeviceGetHandleByIndex(index)
+        me = os.getpid()
+        procs = []
+        for fn in (pynvml.nvmlDeviceGetComputeRunningProcesses, pynvml.nvmlDeviceGetGraphicsRunningProcesses):
+            try:
+                procs += [p.pid for p in fn(h) if p.pid != me]
+            except pynvml.NVMLError:
+                pass
+        try:
+            mask = pynvml.nvmlDeviceGetCurrentClocksEventReasons(h)
+        except (pynvml.NVMLError, AttributeError):
+            mask = pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(h)
+        benign = {"GpuIdle", "ApplicationsClocksSetting"}
+        reasons = [name.removeprefix("nvmlClocksThrottleReason").removeprefix("nvmlClocksEventReason")
+                   for name in dir(pynvml)
+                   if name.startswith(("nvmlClocksThrottleReason", "nvmlClocksEventReason"))
+                   and not name.endswith(("None", "All", "Unknown")) and isinstance(getattr(pynvml, name), int)
+                   and mask & getattr(pynvml, name)]
+        throttled = sorted({r for r in reasons if r not in benign})
+        return {"other_processes": sorted(set(procs)), "throttle_reasons": throttled}
+    finally:
+        pynvml.nvmlShutdown()

@@ -56,8 +56,14 @@ def inputs_for(state, case, shape):
         free, _ = torch.cuda.mem_get_info()
         if not kernels.fits(case, shape, free):
             pytest.skip(f"B={case.batch} x {case.context} tokens needs more than the free {free / 2**30:.0f} GiB")
-        inp = kernels.make_inputs(case, shape)
-        state["inputs"][key] = (inp, kernels.reference(inp))
+        try:
+            inp = kernels.make_inputs(case, shape)
+            state["inputs"][key] = (inp, kernels.reference(inp))
+        except torch.OutOfMemoryError:
+            state["inputs"].clear()
+            torch.cuda.empty_cache()  # the session goes on with the memory back
+            pytest.fail(f"out of memory building B={case.batch} x {case.context} tokens "
+                        f"({2 * case.kv_bytes(shape) / 2**30:.1f} GiB of K/V, contiguous + paged)", pytrace=False)
     return state["inputs"][key]
 
 

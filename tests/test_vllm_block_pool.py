@@ -98,6 +98,10 @@ def test_concurrent_users(benchmark, metrics, target, block_size, pool_engine, m
     metrics.metric("paged_vs_contiguous_pct", 100 * run.peak_blocks * block_size / contiguous_need, "%", "lower",
                    floor=0.0)
     benchmark.extra_info.update(sim_preemptions=sim.preemptions, measured_over_contiguous=run.peak_running / contiguous_users)
+    # Internal fragmentation of this long-tailed mix beside the rule of thumb: half a block per request.
+    peak = run.peak_step
+    metrics.metric("fragmentation_pct", run.fragmentation_pct, "%", "lower", floor=0.0)
+    metrics.param(rule_of_thumb_fragmentation_pct=100 * peak.running * block_size / 2 / (peak.blocks_used * block_size))
 
     assert contiguous_users == plan.CONTIGUOUS_USERS
     assert run.peak_running > 2 * contiguous_users, "paging must admit well over the pre-allocated count"
