@@ -148,15 +148,18 @@ class KVCacheManager:
         if seq is None and computed_blocks and len(computed_blocks) * self.block_size >= n_tokens:
             raise PagedBenchError("cache hits must leave at least one token to compute")
         need = -(-n_tokens // self.block_size) - held - len(computed_blocks)
+        # Writing into a shared, partly filled last block (after a fork) takes one more block for its copy.
+        cow = bool(seq and new_token_ids and seq.blocks and len(seq.token_ids) % self.block_size
+                   and seq.blocks[-1].ref_cnt > 1)
         evictable_hits = sum(1 for b in computed_blocks if b.ref_cnt == 0)
-        if need > self.pool.num_free() - evictable_hits:
+        if need + cow > self.pool.num_free() - evictable_hits:
             return None
         if seq is None:
             seq = self.seqs[seq_id] = SeqState([])
             self.pool.touch(computed_blocks)
             seq.blocks.extend(computed_blocks)
             seq.num_cached_blocks = len(computed_blocks)
-        elif new_token_ids and seq.blocks and len(seq.token_ids) % self.block_size and seq.blocks[-1].ref_cnt > 1:
+        elif cow:
             self._copy_on_write(seq)
         seq.token_ids.extend(new_token_ids)
         new = self.pool.get_new_blocks(max(need, 0))
@@ -166,8 +169,6 @@ class KVCacheManager:
 
     def _copy_on_write(self, seq: SeqState) -> None:
         """The last block is partly filled and shared after a fork: writing into it needs a private copy."""
-        if self.pool.num_free() < 1:
-            raise PagedBenchError("no free block for a copy-on-write")
         src = seq.blocks[-1]
         (dst,) = self.pool.get_new_blocks(1)
         self.pool.free_blocks([src])
