@@ -45,7 +45,8 @@ def test_hf_generate(benchmark, metrics, target, cache, batch, hf_engine, model_
     metrics.param(cache=cache, batch=batch, new_tokens=new, model=model_shape.name, attention=hf_engine.attn)
     # HF generate() is host-bound (a Python loop of small kernels): between runs on the same GPU its
     # tok/s moved by up to 25 % (H100 and H200, 2026-11-23) while the rounds of one run agreed.
-    tok_s = metrics.rate("tok_per_s", batch * new, [r.seconds for r in timed], "tok/s", floor=HF_RUN_TO_RUN)
+    tok_s = metrics.rate("tok_per_s", batch * new, [r.seconds for r in timed], "tok/s",
+                          floor=max(HF_RUN_TO_RUN, sizes.rate_floor))
     kv_bytes = timed[-1].kv_cache_bytes
     metrics.metric("kv_cache_gib", kv_bytes / GIB, "GiB", "lower", floor=0.0)
     if target.kind == "gpu":
@@ -77,9 +78,9 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
     prompt_tokens, out_tokens, _ = rounds[-1]
     timed = [t for _, _, t in rounds]
     metrics.param(workload=wl.name, model=model_shape.name, requests=len(wl), block_size=sizes.serving_block_size)
-    out_s = metrics.rate("output_tok_per_s", out_tokens, timed, "tok/s", floor=0.05)
-    metrics.rate("total_tok_per_s", out_tokens + prompt_tokens, timed, "tok/s", floor=0.05)
-    metrics.rate("req_per_s", len(wl), timed, "req/s", floor=0.05)
+    out_s = metrics.rate("output_tok_per_s", out_tokens, timed, "tok/s", floor=sizes.rate_floor)
+    metrics.rate("total_tok_per_s", out_tokens + prompt_tokens, timed, "tok/s", floor=sizes.rate_floor)
+    metrics.rate("req_per_s", len(wl), timed, "req/s", floor=sizes.rate_floor)
     if nvml.available:
         metrics.metric("nvml_peak_gib", nvml.peak_gib, "GiB", "lower")
         metrics.series["memory_gib"] = nvml.samples
@@ -87,7 +88,8 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
     if workload == "repeat" and hf:
         hf_tok_s, hf_spread = hf  # a ratio is as noisy as both its terms
         metrics.metric("speedup_vs_hf", out_s / hf_tok_s, "x", "higher",
-                       spread=hf_spread + metrics.metrics["output_tok_per_s"].spread, floor=HF_RUN_TO_RUN)
+                       spread=hf_spread + metrics.metrics["output_tok_per_s"].spread,
+                       floor=max(HF_RUN_TO_RUN, sizes.rate_floor))
     assert all(o == sum(r.output_len for r in wl.requests) for _, o, _ in rounds), "forced lengths not honoured"
 
 
@@ -106,7 +108,7 @@ def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_en
         serving_engine.set_max_num_seqs(serving_engine.settings.max_num_seqs)
     out_tokens = len(wl) * sizes.sweep_output_tokens
     metrics.param(max_num_seqs=max_num_seqs, requests=len(wl), model=model_shape.name)
-    tok_s = metrics.rate("output_tok_per_s", out_tokens, times, "tok/s", floor=0.05)
+    tok_s = metrics.rate("output_tok_per_s", out_tokens, times, "tok/s", floor=sizes.rate_floor)
     sweep = session_results.setdefault(("sweep", target.slug), {})
     sweep[max_num_seqs] = tok_s
     points = sorted(sweep)
