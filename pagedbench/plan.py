@@ -26,7 +26,7 @@ class Sizes:
     serving_block_size: int       # vLLM's default on the device (CPU attention needs multiples of 32)
     serving_kv_tokens: int | None # None: vLLM sizes the pool from gpu_memory_utilization
     timing_rounds: int
-    rate_floor: float             # tolerance floor of tok/s and req/s: CI machines vary far more than GPUs
+    rate_floor: float             # tolerance floor of tok/s and req/s: shared 2-core CI machines swing far more than GPUs
 
 
 # Budget = 32 sequences pre-allocated at max_model_len: the "N" of the concurrency table.
@@ -38,7 +38,7 @@ CPU = Sizes(
     throughput_requests=24, throughput_io=(16, 64), sweep_output_tokens=8, sweep_points=(1, 4, 16),
     concurrency_requests=160,
     enforce_eager_throughput=True, serving_block_size=32, serving_kv_tokens=CONTIGUOUS_USERS * 2048, timing_rounds=2,
-    rate_floor=0.5,
+    rate_floor=0.75,
 )
 GPU = Sizes(
     model="llama-3.1-8b", kv_budget_tokens=CONTIGUOUS_USERS * 2048, max_model_len=2048,
