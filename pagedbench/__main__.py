@@ -1,6 +1,6 @@
 """Command line.
 
-    python -m pagedbench report RUN.json [RUN.json ...] [--out DIR]
+    python -m pagedbench report RUN.json [RUN.json ...] [--out DIR] [--gpu-hourly-cost DOLLARS]
     python -m pagedbench readme [--readme README.md] [--reports reports]
 
 Exit codes: 0 written, 2 bad input (unreadable or wrong-schema run JSON, README without its markers,
@@ -10,9 +10,22 @@ bad arguments).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from .errors import PagedBenchError
+
+DEFAULT_GPU_HOURLY_COST = 2.50  # = report.DEFAULT_GPU_HOURLY_COST; report loads only when a report is asked for
+
+
+def _hourly_cost(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of $ per GPU-hour, got {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
                                      "(several files = chunks of one GPU's run, merged).")
     rep.add_argument("runs", nargs="+", metavar="RUN.json", help="a run's --metrics-json output")
     rep.add_argument("--out", metavar="DIR", default=None, help="output folder (default: reports/<slug>)")
+    rep.add_argument("--gpu-hourly-cost", metavar="DOLLARS", type=_hourly_cost, default=DEFAULT_GPU_HOURLY_COST,
+                     help="GPU cost in $ per hour for the capacity table's cost per 1M requests "
+                          f"(default: {DEFAULT_GPU_HOURLY_COST:.2f})")
     rd = sub.add_parser("readme", help="regenerate the README's measured blocks from reports/<slug>/runs/*.json",
                         description="Rewrite the README between <!-- figures:start/end --> (one row per GPU slug) "
                                     "and <!-- cpu-tables:start/end --> (the tutorial's tables from reports/cpu/runs/). "
@@ -39,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             from .report import report  # matplotlib loads only when a report is asked for
 
-            print(f"wrote {report(args.runs, args.out)}")
+            print(f"wrote {report(args.runs, args.out, args.gpu_hourly_cost)}")
         elif args.command == "readme":
             from .readme import update_readme
 
