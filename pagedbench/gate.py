@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import baseline as bl
-from .errors import BaselineError, PagedBenchError
+from .errors import PagedBenchError
 
 
 @dataclass
@@ -129,10 +129,7 @@ class Gate:
         written = []
         for slug, tests in sorted(by_slug.items()):
             path = self.dir / f"{slug}.json"
-            try:
-                old = self.baseline(slug)
-            except BaselineError:
-                raise  # never overwrite a file we could not read: the user must look at it
+            old = self.baseline(slug)  # a file we cannot read raises here and is never overwritten
             bl.write_atomic(path, bl.merge(old, slug, self.device, self.versions, tests))
             written.append(path)
         return written

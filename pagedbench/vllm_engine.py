@@ -18,7 +18,7 @@ from .workloads import Workload
 
 # Refusals vLLM gives for a block size or layout the attention backend cannot take:
 # those become skips quoting vLLM, everything else is a failure.
-UNSUPPORTED_MARKERS = ("No valid attention backend", "No common block size", "block_size", "block size")
+UNSUPPORTED_MARKERS = ("No valid attention backend", "No common block size", "block_size not supported")
 
 
 @dataclass(frozen=True)
@@ -245,6 +245,10 @@ def shutdown_distributed() -> None:
 def block_pool_settings(model_dir, shape: ModelShape, sizes, block_size: int, prefix_caching: bool = False,
                         load_format: str = "dummy", tp: int = 1) -> EngineSettings:
     """The fixed-budget engine every block-pool benchmark of a block size shares (budget per GPU)."""
+    kv_bytes = sizes.kv_budget_tokens * shape.kv_bytes_per_token(tp)
+    if pool_blocks(kv_bytes, block_size, shape.kv_bytes_per_token(tp)) * block_size < sizes.max_model_len:
+        raise PagedBenchError(f"a KV budget of {sizes.kv_budget_tokens} tokens cannot hold one request of "
+                              f"max_model_len {sizes.max_model_len} at block size {block_size}")
     return EngineSettings(
         model=str(model_dir), block_size=block_size, enable_prefix_caching=prefix_caching,
         kv_cache_bytes=sizes.kv_budget_tokens * shape.kv_bytes_per_token(tp), max_model_len=sizes.max_model_len,
