@@ -79,12 +79,14 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
-    # Group cases that share an engine so each starts once: by module, device, block size, caching.
+    # Group cases that share an engine so each starts once (module, device, block size, caching), and
+    # kernel cases that share input tensors so every implementation runs on one set (context, batch, order).
     def key(item):
         p = getattr(item, "callspec", None)
         params = p.params if p else {}
+        shape = (params["context"], params.get("batch", 0), params.get("order", "")) if "context" in params else ()
         return (item.fspath.strpath, str(params.get("target", "")), params.get("block_size", 0),
-                bool(params.get("prefix_caching", False)))
+                bool(params.get("prefix_caching", False)), *shape)
     order = {id(it): i for i, it in enumerate(items)}
     items.sort(key=lambda it: (*key(it), order[id(it)]))
 

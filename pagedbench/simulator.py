@@ -39,7 +39,6 @@ class RunStats:
     """Per-step samples of a run: what the sim predicts and what the vLLM meter records."""
 
     block_size: int
-    usable_blocks: int
     steps: list[StepSample] = field(default_factory=list)
     prefix_queries: int = 0
     prefix_hits: int = 0
@@ -84,7 +83,6 @@ class _Req:
     max_tokens: int
     num_computed: int = 0
     num_output: int = 0
-    admitted: bool = False
 
 
 def simulate(workload: Workload, limits: SchedulerLimits, max_steps: int = 1_000_000) -> RunStats:
@@ -97,7 +95,7 @@ def simulate(workload: Workload, limits: SchedulerLimits, max_steps: int = 1_000
     waiting = deque(_Req(str(i), list(r.prompt_token_ids), r.prompt_len, r.output_len)
                     for i, r in enumerate(workload.requests))
     running: list[_Req] = []
-    stats = RunStats(limits.block_size, kv.pool.usable_blocks)
+    stats = RunStats(limits.block_size)
     preemptions = 0
     # Output token ids only need to be distinct from prompts; their values never matter.
     next_out = iter(range(10**9, 2 * 10**9))
@@ -106,7 +104,6 @@ def simulate(workload: Workload, limits: SchedulerLimits, max_steps: int = 1_000
         nonlocal preemptions
         kv.free(req.rid)
         req.num_computed = 0
-        req.admitted = False
         waiting.appendleft(req)
         preemptions += 1
 
@@ -146,7 +143,6 @@ def simulate(workload: Workload, limits: SchedulerLimits, max_steps: int = 1_000
                     break
                 waiting.popleft()
                 req.num_computed = computed
-                req.admitted = True
                 running.append(req)
                 scheduled.append((req, n_new))
                 budget -= n_new

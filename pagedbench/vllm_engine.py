@@ -160,13 +160,13 @@ class VLLMEngine:
             ids.append(rid)
         return ids
 
-    def run_stepped(self, workload: Workload, on_step=None) -> RunStats:
+    def run_stepped(self, workload: Workload) -> RunStats:
         """Step the engine through a workload, reading the block pool after every step."""
         if self.llm.llm_engine.has_unfinished_requests():
             raise PagedBenchError("engine still has requests from an earlier run")
         before = self.counters()
         sched = self.scheduler
-        stats = RunStats(self.settings.block_size, self.num_gpu_blocks - 1)
+        stats = RunStats(self.settings.block_size)
         self._add(workload)
         preempted = 0
         engine = self.llm.llm_engine
@@ -175,8 +175,6 @@ class VLLMEngine:
             preempted = int(self.counters().get("vllm:num_preemptions", 0) - before.get("vllm:num_preemptions", 0))
             stats.steps.append(StepSample(self.blocks_in_use(), len(sched.running),
                                           sum(r.num_computed_tokens for r in sched.running), preempted))
-            if on_step is not None:
-                on_step(stats)
         after = self.counters()
         stats.prefix_queries = int(after.get("vllm:prefix_cache_queries", 0) - before.get("vllm:prefix_cache_queries", 0))
         stats.prefix_hits = int(after.get("vllm:prefix_cache_hits", 0) - before.get("vllm:prefix_cache_hits", 0))
