@@ -8,14 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from pagedbench import gate as gate_mod
-from pagedbench import kv, plan, targets
+from pagedbench import health, kv, plan, targets
+from pagedbench import tolerance as tol
 from pagedbench.errors import PagedBenchError
-from pagedbench.gpu import current_device, gpu_health, software_versions
+from pagedbench.gate import Gate, Options
+from pagedbench.gpu import current_device, software_versions
 from pagedbench.meters import gpu_memory_used_gib
 from pagedbench.pool import EnginePool
+from pagedbench.recorder import Recorder
 
 ROOT = Path(__file__).parent
+GATE = pytest.StashKey[Gate]()
+RECORDER = pytest.StashKey[Recorder]()
 
 
 def pytest_addoption(parser):
@@ -28,10 +32,16 @@ def pytest_addoption(parser):
     g.addoption("--update-baselines", action="store_true", help="merge this run's metrics into baselines/<gpu>.json")
     g.addoption("--require-baseline", action="store_true", help="fail tests that have no baseline for this GPU")
     g.addoption("--strict-versions", action="store_true", help="fail when software versions differ from the baseline's")
-    g.addoption("--tolerance-k", type=float, default=gate_mod.bl.DEFAULT_K,
-                help="tolerance = max(metric floor, K x spread) (default %(default)s)")
+    g.addoption("--tolerance-k", type=float, default=tol.K,
+                help=f"tolerance = max(metric floor, K x spread within a run, {tol.K_RUN} x run-to-run spread) "
+                     "(default %(default)s)")
+    g.addoption("--confirm-runs", type=int, default=tol.CONFIRM_RUNS, metavar="N",
+                help="re-measure a suspected regression up to N times; it fails only when most measurements "
+                     "regress (default %(default)s; 0 fails on the first)")
     g.addoption("--strict-gpu", action="store_true",
-                help="fail when another process uses the GPU or its clocks are throttled")
+                help="fail a test when another process used the GPU or its clocks were throttled around it")
+    g.addoption("--trust-machine", action="store_true",
+                help="do not sample the machine around timed tests (treat it as idle and ours alone)")
     g.addoption("--metrics-json", default=None, metavar="PATH",
                 help="where to write this run's metrics (run JSON); default runs/<gpu>-last.json")
 
@@ -42,26 +52,25 @@ def pytest_configure(config):
                        ("gpu_only", "runs on GPUs only"),
                        ("tensor_parallel(n)", "runs on n GPUs of one host; ids carry e.g. h200x2")):
         config.addinivalue_line("markers", f"{name}: {what}")
+    if config.option.confirm_runs < 0:
+        raise pytest.UsageError(f"--confirm-runs must be 0 or more, got {config.option.confirm_runs}")
     device = current_device()
     # Timings per GPU too: `--benchmark-compare` finds the last run of this GPU with no extra flags.
     if config.option.benchmark_storage == "file://./.benchmarks":
         config.option.benchmark_storage = f"file://{Path(config.option.baselines_dir) / device.slug}"
     if config.option.update_baselines and not (config.option.benchmark_save or config.option.benchmark_autosave):
         config.option.benchmark_save = "baseline"
-    config._pagedbench_gate = gate_mod.Gate(
-        Path(config.option.baselines_dir), {"slug": device.slug, **device.as_dict()}, software_versions(),
-        k=config.option.tolerance_k, require_baseline=config.option.require_baseline,
-        strict_versions=config.option.strict_versions, update=config.option.update_baselines)
-    health = gpu_health() if device.is_gpu else {}
-    config._pagedbench_gate.device["health"] = health
-    problems = ([f"other processes on the GPU: {health['other_processes']}"] if health.get("other_processes") else []) + \
-               ([f"clocks throttled: {', '.join(health['throttle_reasons'])}"] if health.get("throttle_reasons") else [])
-    if problems:
-        if config.option.strict_gpu:
-            raise pytest.UsageError("--strict-gpu: " + "; ".join(problems))
+    o = config.option
+    gate = Gate(Path(o.baselines_dir), device.as_dict(), software_versions(),
+                Options(k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions,
+                        strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs,
+                        sample_health=not o.trust_machine))
+    config.stash[GATE] = gate
+    problems = health.problems(health.gpu_sample()) if device.is_gpu else []
+    if problems:  # said once up front; each timed test samples again and is marked on its own
         warnings.warn(pytest.PytestWarning("measurements may be skewed: " + "; ".join(problems)), stacklevel=2)
     try:  # a broken baseline for this machine stops the run before any engine starts
-        config._pagedbench_gate.baseline(device.slug)
+        gate.baseline(device.slug)
     except PagedBenchError as exc:
         raise pytest.UsageError(str(exc)) from exc
 
@@ -160,10 +169,12 @@ def start_engine(engine_pool):
 
 @pytest.fixture
 def metrics(request, target):
-    """Recorder for this test's metrics; the gate compares them once the test body returns."""
+    """Recorder for this test's metrics; the gate samples the machine now (idle, before the timed
+    work) and compares the metrics once the test body returns."""
     bench = request.getfixturevalue("benchmark") if "benchmark" in request.fixturenames else None
-    rec = gate_mod.Recorder(request.node.nodeid, target.slug, bench)
-    request.node._pagedbench_recorder = rec
+    rec = Recorder(request.node.nodeid, target.slug, bench)
+    request.node.stash[RECORDER] = rec
+    request.config.stash[GATE].before(rec)
     return rec
 
 
@@ -172,51 +183,49 @@ def metrics(request, target):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     result = yield
-    rec = getattr(item, "_pagedbench_recorder", None)
+    rec = item.stash.get(RECORDER, None)
     if rec is not None and rec.metrics:
-        problem = item.config._pagedbench_gate.check(rec)
+        problem = item.config.stash[GATE].judge(rec, remeasure=lambda: _remeasure(item))
         if problem:
             pytest.fail(problem, pytrace=False)
     return result
+
+
+def _remeasure(item):
+    """Run the test body again on the same fixtures (engine, inputs) to confirm a suspected regression.
+    pytest-benchmark allows one measurement per fixture: its first stats make way for the new ones."""
+    bench = item.funcargs.get("benchmark")
+    if bench is not None:
+        session = item.config._benchmarksession
+        if bench.stats in session.benchmarks:
+            session.benchmarks.remove(bench.stats)
+        bench._mode, bench.stats = None, None
+    item.runtest()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        item.config._pagedbench_gate.record_outcome(item.nodeid, report.outcome)
+        item.config.stash[GATE].record_outcome(item.nodeid, report.outcome)
     return report
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    machine_info["gpu"] = {**current_device().as_dict(), "health": gpu_health() if current_device().is_gpu else {}}
-    machine_info["software"] = software_versions()
+    gate = config.stash[GATE]
+    machine_info["gpu"] = gate.device
+    machine_info["software"] = gate.versions
 
 
 def pytest_sessionfinish(session, exitstatus):
     # Runs on Ctrl-C too: what finished is written, the run JSON says it was interrupted.
-    gate = session.config._pagedbench_gate
-    if not gate.results:
-        return
-    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    out = session.config.option.metrics_json or ROOT / "runs" / f"{current_device().slug}-last.json"
-    gate.write_run(Path(out), interrupted)
-    gate.run_path = out
-    if session.config.option.update_baselines:
-        gate.written = gate.write_baselines()
+    gate = session.config.stash[GATE]
+    out = session.config.option.metrics_json or ROOT / "runs" / f"{gate.device['slug']}-last.json"
+    gate.finish(Path(out), interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    gate = config._pagedbench_gate
-    lines = gate.summary_lines()
-    if lines:
-        terminalreporter.section("pagedbench: metrics against baselines")
-        for line in lines:
-            terminalreporter.write_line(line)
-    if getattr(gate, "run_path", None):
-        terminalreporter.write_line(f"run metrics: {gate.run_path}  (report: python -m pagedbench report {gate.run_path})")
-    for path in getattr(gate, "written", []):
-        terminalreporter.write_line(f"baseline written: {path}")
+    config.stash[GATE].display(terminalreporter.write_line, terminalreporter.section)
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

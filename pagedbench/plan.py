@@ -26,7 +26,6 @@ class Sizes:
     serving_block_size: int       # vLLM's default on the device (CPU attention needs multiples of 32)
     serving_kv_tokens: int | None # None: vLLM sizes the pool from gpu_memory_utilization
     timing_rounds: int
-    rate_floor: float             # tolerance floor of tok/s and req/s: shared 2-core CI machines swing far more than GPUs
 
 
 # Budget = 32 sequences pre-allocated at max_model_len: the "N" of the concurrency table.
@@ -38,7 +37,6 @@ CPU = Sizes(
     throughput_requests=24, throughput_io=(16, 64), sweep_output_tokens=8, sweep_points=(1, 4, 16),
     concurrency_requests=160,
     enforce_eager_throughput=True, serving_block_size=32, serving_kv_tokens=CONTIGUOUS_USERS * 2048, timing_rounds=2,
-    rate_floor=0.75,
 )
 GPU = Sizes(
     model="llama-3.1-8b", kv_budget_tokens=CONTIGUOUS_USERS * 2048, max_model_len=2048,
@@ -46,7 +44,6 @@ GPU = Sizes(
     throughput_requests=320, throughput_io=(32, 512), sweep_output_tokens=128, sweep_points=(1, 4, 16, 64, 256),
     concurrency_requests=256,
     enforce_eager_throughput=False, serving_block_size=16, serving_kv_tokens=None, timing_rounds=3,
-    rate_floor=0.05,
 )
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from pagedbench import baseline as bl
 from pagedbench.errors import BaselineError
-from pagedbench.gpu import slug_for
+from pagedbench.gpu import current_device, slug_for
 
 pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +65,7 @@ def test_failure_table_is_readable():
 
 
 def good_doc():
-    return {"schema_version": bl.SCHEMA_VERSION, "slug": "h100", "gpu": {}, "versions": {},
+    return {"schema_version": bl.SCHEMA_VERSION, "slug": "h100", "versions": {}, "machines": {},
             "tests": {"t[h100]": {"tok_s": {"value": 1.0, "unit": "tok/s", "direction": "higher"}}}}
 
 
@@ -91,7 +91,7 @@ def test_interrupted_write_leaves_old_file_identical(tmp_path, monkeypatch):
     old = bl.parse(json.dumps(good_doc()))
     bl.write_atomic(path, old)
     before = path.read_bytes()
-    new = bl.merge(old, "h100", {}, {}, {"t2[h100]": {"x": metric(5.0)}})
+    new = bl.merge(old, "h100", {"slug": "h100", "name": "H100"}, {}, {"t2[h100]": {"x": metric(5.0)}})
 
     def interrupted(fd):
         raise KeyboardInterrupt
@@ -104,7 +104,7 @@ def test_interrupted_write_leaves_old_file_identical(tmp_path, monkeypatch):
 
 
 def test_baseline_file_is_stable_and_sorted(tmp_path):
-    b = bl.merge(None, "h100", {"name": "H100"}, {"torch": "2.11"},
+    b = bl.merge(None, "h100", {"slug": "h100", "name": "H100"}, {"torch": "2.11"},
                  {"z[h100]": {"b": metric(1.0), "a": metric(2.0)}, "a[h100]": {"c": metric(3.0)}})
     text = b.to_json()
     assert text == bl.parse(text).to_json()
@@ -141,12 +141,13 @@ def test_speed(metrics, target):
 def gated(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))  # the subprocess imports pagedbench from this checkout
     shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")
-    base = bl.merge(None, "cpu", {}, {}, {"test_speed.py::test_speed[cpu]": {"tok_s": metric(100.0)}})
+    base = bl.merge(None, "cpu", current_device().as_dict(), {},
+                    {"test_speed.py::test_speed[cpu]": {"tok_s": metric(100.0)}})
     bl.write_atomic(pytester.path / "baselines" / "cpu.json", base)
 
     def run(value, *args):
         pytester.makepyfile(test_speed=GATED_TEST.format(value=value))
-        return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "cpu",
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "cpu", "--trust-machine",
                                              "--baselines-dir", str(pytester.path / "baselines"), *args)
     return run
 
@@ -168,7 +169,8 @@ def test_gate_passes_jitter_and_reports_improvement(gated):
 def test_gate_update_writes_merged_baseline(gated, pytester):
     gated(120.0, "--update-baselines").assert_outcomes(passed=1)
     written = bl.load(pytester.path / "baselines" / "cpu.json")
-    assert written.tests["test_speed.py::test_speed[cpu]"]["tok_s"].value == 120.0
+    _, bound = written.metrics_for("test_speed.py::test_speed[cpu]", current_device().identity)
+    assert bound["tok_s"].value == 120.0
     gated(120.0).assert_outcomes(passed=1)
 
 

@@ -7,6 +7,7 @@ Each GPU stores its share of the KV heads: the per-GPU bytes per token at TP=n d
 import pytest
 
 from pagedbench import kv, workloads
+from pagedbench import tolerance as tol
 from pagedbench.meters import NvmlSampler, timed_rounds
 from pagedbench.vllm_engine import block_pool_settings, expected_blocks, serving_settings
 
@@ -45,11 +46,11 @@ def test_tp_scaling(benchmark, metrics, target, tp, start_engine, sizes, has_wei
 
     rounds = timed_rounds(benchmark, lambda: engine.timed_generate(wl), sizes.timing_rounds)
     metrics.param(tp=tp, model=kv.load_shape(model_dir).name, requests=len(wl))
-    tok_s = metrics.rate("output_tok_per_s", rounds[-1][1], [t for _, _, t in rounds], "tok/s", floor=0.05)
+    tok_s = metrics.rate("output_tok_per_s", rounds[-1][1], [t for _, _, t in rounds], "tok/s", floor=tol.GPU_RATE)
     store = request.session.__dict__.setdefault("_tp_scaling", {})  # TP 1 runs first in this grid
     store[tp] = tok_s
     if tp == TP and 1 in store:
-        metrics.metric("scaling_efficiency_pct", 100 * tok_s / (TP * store[1]), "%", "higher", floor=0.05)
+        metrics.metric("scaling_efficiency_pct", 100 * tok_s / (TP * store[1]), "%", "higher", floor=tol.GPU_RATE)
 
 
 def test_llama70b_tp2(benchmark, metrics, target, start_engine, sizes, has_weights):
@@ -61,7 +62,7 @@ def test_llama70b_tp2(benchmark, metrics, target, start_engine, sizes, has_weigh
     with NvmlSampler() as nvml:
         rounds = timed_rounds(benchmark, lambda: engine.timed_generate(wl), sizes.timing_rounds)
     metrics.param(tp=TP, model=shape.name, requests=len(wl))
-    metrics.rate("output_tok_per_s", rounds[-1][1], [t for _, _, t in rounds], "tok/s", floor=0.05)
+    metrics.rate("output_tok_per_s", rounds[-1][1], [t for _, _, t in rounds], "tok/s", floor=tol.GPU_RATE)
     metrics.exact("num_gpu_blocks", engine.num_gpu_blocks, "blocks")
     metrics.metric("nvml_peak_gib_gpu0", nvml.peak_gib, "GiB", "lower")
     blocks_bytes = engine.num_gpu_blocks * engine.settings.block_size * shape.kv_bytes_per_token(TP)

@@ -8,6 +8,7 @@ over the median round, its spread the rounds' relative stdev.
 import pytest
 
 from pagedbench import plan, workloads
+from pagedbench import tolerance as tol
 from pagedbench.hf_engine import HFSettings
 from pagedbench.meters import NvmlSampler, timed_rounds
 from pagedbench.vllm_engine import serving_settings
@@ -15,7 +16,6 @@ from pagedbench.vllm_engine import serving_settings
 pytestmark = pytest.mark.throughput
 GIB = 1 << 30
 PROMPT_LEN = 8  # the lab's short prompt
-HF_RUN_TO_RUN = 0.25
 
 
 @pytest.fixture(scope="session")
@@ -43,12 +43,9 @@ def test_hf_generate(benchmark, metrics, target, cache, batch, hf_engine, model_
         timed = timed_rounds(benchmark, lambda: hf_engine.generate(wl, cache, sizes.static_cache_len),
                              sizes.timing_rounds)
     metrics.param(cache=cache, batch=batch, new_tokens=new, model=model_shape.name, attention=hf_engine.attn)
-    # HF generate() is host-bound (a Python loop of small kernels): between runs on the same GPU its
-    # tok/s moved by up to 25 % (H100 and H200, 2026-11-23) while the rounds of one run agreed.
-    tok_s = metrics.rate("tok_per_s", batch * new, [r.seconds for r in timed], "tok/s",
-                          floor=max(HF_RUN_TO_RUN, sizes.rate_floor))
+    tok_s = metrics.rate("tok_per_s", batch * new, [r.seconds for r in timed], "tok/s", floor=tol.hf_floor(target.kind))
     kv_bytes = timed[-1].kv_cache_bytes
-    metrics.metric("kv_cache_gib", kv_bytes / GIB, "GiB", "lower", floor=0.0)
+    metrics.derived("kv_cache_gib", kv_bytes / GIB, "GiB", "lower")
     if target.kind == "gpu":
         metrics.metric("peak_alloc_gib", max(r.peak_alloc_bytes for r in timed) / GIB, "GiB", "lower")
         metrics.metric("nvml_peak_gib", nvml.peak_gib, "GiB", "lower")
@@ -78,9 +75,10 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
     prompt_tokens, out_tokens, _ = rounds[-1]
     timed = [t for _, _, t in rounds]
     metrics.param(workload=wl.name, model=model_shape.name, requests=len(wl), block_size=sizes.serving_block_size)
-    out_s = metrics.rate("output_tok_per_s", out_tokens, timed, "tok/s", floor=sizes.rate_floor)
-    metrics.rate("total_tok_per_s", out_tokens + prompt_tokens, timed, "tok/s", floor=sizes.rate_floor)
-    metrics.rate("req_per_s", len(wl), timed, "req/s", floor=sizes.rate_floor)
+    floor = tol.rate_floor(target.kind)
+    out_s = metrics.rate("output_tok_per_s", out_tokens, timed, "tok/s", floor=floor)
+    metrics.rate("total_tok_per_s", out_tokens + prompt_tokens, timed, "tok/s", floor=floor)
+    metrics.rate("req_per_s", len(wl), timed, "req/s", floor=floor)
     if nvml.available:
         metrics.metric("nvml_peak_gib", nvml.peak_gib, "GiB", "lower")
         metrics.series["memory_gib"] = nvml.samples
@@ -89,7 +87,7 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
         hf_tok_s, hf_spread = hf  # a ratio is as noisy as both its terms
         metrics.metric("speedup_vs_hf", out_s / hf_tok_s, "x", "higher",
                        spread=hf_spread + metrics.metrics["output_tok_per_s"].spread,
-                       floor=max(HF_RUN_TO_RUN, sizes.rate_floor))
+                       floor=tol.hf_floor(target.kind))
     assert all(o == sum(r.output_len for r in wl.requests) for _, o, _ in rounds), "forced lengths not honoured"
 
 
@@ -108,7 +106,7 @@ def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_en
         serving_engine.set_max_num_seqs(serving_engine.settings.max_num_seqs)
     out_tokens = len(wl) * sizes.sweep_output_tokens
     metrics.param(max_num_seqs=max_num_seqs, requests=len(wl), model=model_shape.name)
-    tok_s = metrics.rate("output_tok_per_s", out_tokens, times, "tok/s", floor=sizes.rate_floor)
+    tok_s = metrics.rate("output_tok_per_s", out_tokens, times, "tok/s", floor=tol.rate_floor(target.kind))
     sweep = session_results.setdefault(("sweep", target.slug), {})
     sweep[max_num_seqs] = tok_s
     points = sorted(sweep)
@@ -119,8 +117,11 @@ def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_en
     prev = [n for n in points if n < max_num_seqs]
     if prev:
         p = prev[-1]
-        # Decode at small batch is bound by reading the weights once per step: 4x the batch
-        # must give well over 1.5x the tokens until the batch saturates the device.
-        if max_num_seqs <= 16:
+        metrics.param(gain_over_previous=tok_s / sweep[p])
+        # Law of weight-bound decode: at small batch a GPU step costs one read of the weights whatever
+        # the batch, so 4x the batch gives well over 1.5x the tokens. A 2-core CPU running a 2-layer
+        # model is bound by per-token compute instead (4 -> 16 gave 1.3x there): recorded, not asserted.
+        if max_num_seqs <= 16 and target.kind == "gpu":
             assert tok_s >= 1.5 * sweep[p], f"max_num_seqs {p} -> {max_num_seqs}: {sweep[p]:.0f} -> {tok_s:.0f} tok/s"
-        assert tok_s >= 0.85 * max(sweep[n] for n in prev), "throughput collapsed past saturation"
+        if target.kind == "gpu":  # on a shared CPU a later point can be slowed by the neighbours alone
+            assert tok_s >= 0.85 * max(sweep[n] for n in prev), "throughput collapsed past saturation"

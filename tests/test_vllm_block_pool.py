@@ -57,9 +57,9 @@ def test_memory_waste(benchmark, metrics, target, block_size, pool_engine, model
     metrics.exact("peak_blocks", peak.blocks_used, "blocks")
     metrics.exact("tokens_held", peak.tokens_held, "tokens")
     metrics.exact("predicted_peak_blocks", predicted.peak_blocks, "blocks")
-    metrics.metric("paged_waste_pct", run.fragmentation_pct, "%", "lower", floor=0.0)
+    metrics.derived("paged_waste_pct", run.fragmentation_pct, "%", "lower")
     contiguous_tokens = len(wl) * sizes.max_model_len
-    metrics.metric("contiguous_waste_pct", 100 * (1 - peak.tokens_held / contiguous_tokens), "%", "lower", floor=0.0)
+    metrics.derived("contiguous_waste_pct", 100 * (1 - peak.tokens_held / contiguous_tokens), "%", "lower")
     for name in (*REPORTED_MODELS, model_shape.name):
         bpt = kv.load_shape(name).kv_bytes_per_token() if name != model_shape.name else model_shape.kv_bytes_per_token()
         benchmark.extra_info[f"{name}.paged_allocated_gib"] = peak.blocks_used * block_size * bpt / kv.GIB
@@ -95,12 +95,11 @@ def test_concurrent_users(benchmark, metrics, target, block_size, pool_engine, m
     metrics.exact("peak_blocks", run.peak_blocks, "blocks")
     metrics.exact("sim_peak_blocks", sim.peak_blocks, "blocks")
     contiguous_need = run.peak_running * sizes.max_model_len
-    metrics.metric("paged_vs_contiguous_pct", 100 * run.peak_blocks * block_size / contiguous_need, "%", "lower",
-                   floor=0.0)
+    metrics.derived("paged_vs_contiguous_pct", 100 * run.peak_blocks * block_size / contiguous_need, "%", "lower")
     benchmark.extra_info.update(sim_preemptions=sim.preemptions, measured_over_contiguous=run.peak_running / contiguous_users)
     # Internal fragmentation of this long-tailed mix beside the rule of thumb: half a block per request.
     peak = run.peak_step
-    metrics.metric("fragmentation_pct", run.fragmentation_pct, "%", "lower", floor=0.0)
+    metrics.derived("fragmentation_pct", run.fragmentation_pct, "%", "lower")
     metrics.param(rule_of_thumb_fragmentation_pct=100 * peak.running * block_size / 2 / (peak.blocks_used * block_size))
 
     assert contiguous_users == plan.CONTIGUOUS_USERS
@@ -133,7 +132,7 @@ def test_prefix_sharing(benchmark, metrics, target, block_size, prefix_caching, 
     metrics.exact("predicted_blocks", predicted_blocks, "blocks")
     metrics.exact("prefix_hits", run.prefix_hits, "tokens")
     metrics.exact("prefix_queries", run.prefix_queries, "tokens")
-    metrics.metric("hit_rate_pct", 100 * run.hit_rate, "%", "higher", floor=0.0)
+    metrics.derived("hit_rate_pct", 100 * run.hit_rate, "%", "higher")
 
     assert run.peak_running == n_users
     assert run.peak_blocks == predicted_blocks

@@ -1,0 +1,33 @@
+"""A pytest plugin that plants a known slowdown, to prove the gate catches it.
+
+    PAGEDBENCH_PLANT=fa3-is-triton PYTHONPATH=ci:. pytest -p plant ...     # FA3 ids time vLLM's Triton kernel
+    PAGEDBENCH_PLANT=half-max-num-seqs PYTHONPATH=ci:. pytest -p plant ... # throughput engine at half its batch cap
+
+Never loaded unless named with -p: the suite itself has no planted paths.
+"""
+
+import dataclasses
+import os
+
+PLANTS = ("fa3-is-triton", "half-max-num-seqs")
+
+
+def pytest_configure(config):
+    plant = os.environ.get("PAGEDBENCH_PLANT", "")
+    if plant not in PLANTS:
+        raise SystemExit(f"PAGEDBENCH_PLANT must be one of {PLANTS}, got {plant!r}")
+    if plant == "fa3-is-triton":
+        from pagedbench import kernels
+        kernels.PAGED["fa3"] = kernels.PAGED["triton"]
+    else:
+        from pagedbench import vllm_engine
+        real = vllm_engine.serving_settings
+
+        def halved(*args, **kwargs):
+            s = real(*args, **kwargs)
+            return dataclasses.replace(s, max_num_seqs=s.max_num_seqs // 2)
+        vllm_engine.serving_settings = halved
+        import tests.test_throughput as tt  # the test module imported the name: patch it there too
+        tt.serving_settings = halved
+    config.addinivalue_line("markers", f"planted: {plant}")
+    print(f"\nPLANTED SLOWDOWN: {plant}")

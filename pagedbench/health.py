@@ -1,0 +1,148 @@
+"""Is this machine fit to be measured right now? Sampled before and after every timed test.
+
+A GPU is contaminated when another process holds it or its clocks are held down by a
+thermal or hardware reason; a CPU when other processes (or the hypervisor, as steal time)
+take a share of its cores while the suite is idle. A contaminated result is marked in the
+run JSON and the summary and never becomes a baseline.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+# Clock-event reasons that are normal: an idle card, application clocks, and (while our own
+# work runs) the power cap every loaded Hopper card reaches.
+BENIGN = {"GpuIdle", "ApplicationsClocksSetting"}
+BENIGN_UNDER_LOAD = BENIGN | {"SwPowerCap"}
+# Other processes taking a third of a core while the suite idles: a busy shared machine.
+CPU_BUSY_CORES = 0.35
+CPU_STEAL_SHARE = 0.10
+CPU_SAMPLE_SECONDS = 0.3
+
+
+@dataclass
+class Sample:
+    other_processes: list[int] = field(default_factory=list)
+    throttle_reasons: list[str] = field(default_factory=list)
+    utilization_pct: float | None = None
+    sm_clock_mhz: int | None = None
+    other_cpu_cores: float | None = None
+    steal_share: float | None = None
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, [])}
+
+
+def _own_pids() -> set[int]:
+    """This process and its descendants (tensor-parallel workers, engine cores)."""
+    me = os.getpid()
+    parent_of = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent_of[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    mine = {me}
+    grew = True
+    while grew:
+        new = {p for p, pp in parent_of.items() if pp in mine} - mine
+        mine |= new
+        grew = bool(new)
+    return mine
+
+
+def gpu_sample(index: int = 0, under_load: bool = False) -> Sample | None:
+    """NVML's view of GPU `index`; None without NVML."""
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no NVML: nothing to report
+        return None
+    try:
+        h = pynvml.nvmlDeviceGetHandleByIndex(index)
+        mine = _own_pids()
+        procs = set()
+        for fn in (pynvml.nvmlDeviceGetComputeRunningProcesses, pynvml.nvmlDeviceGetGraphicsRunningProcesses):
+            try:
+                procs |= {p.pid for p in fn(h) if p.pid not in mine}
+            except pynvml.NVMLError:
+                pass
+        try:
+            mask = pynvml.nvmlDeviceGetCurrentClocksEventReasons(h)
+        except (pynvml.NVMLError, AttributeError):
+            mask = pynvml.nvmlDeviceGetCurrentClocksThrottleReasons(h)
+        names = {name.removeprefix("nvmlClocksThrottleReason").removeprefix("nvmlClocksEventReason")
+                 for name in dir(pynvml)
+                 if name.startswith(("nvmlClocksThrottleReason", "nvmlClocksEventReason"))
+                 and not name.endswith(("None", "All", "Unknown")) and isinstance(getattr(pynvml, name), int)
+                 and mask & getattr(pynvml, name)}
+        benign = BENIGN_UNDER_LOAD if under_load else BENIGN
+        sample = Sample(sorted(procs), sorted(names - benign))
+        try:
+            sample.utilization_pct = float(pynvml.nvmlDeviceGetUtilizationRates(h).gpu)
+            sample.sm_clock_mhz = int(pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM))
+        except pynvml.NVMLError:
+            pass
+        return sample
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def _cpu_jiffies() -> tuple[int, int, int]:
+    """(busy, steal, total) jiffies over all CPUs, and this process's own busy jiffies after."""
+    with open("/proc/stat") as f:
+        parts = [int(x) for x in f.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (parts + [0] * 8)[:8]
+    return user + nice + system + irq + softirq, steal, sum(parts[:8])
+
+
+def _own_jiffies() -> int:
+    with open("/proc/self/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+
+
+def cpu_sample(seconds: float = CPU_SAMPLE_SECONDS) -> Sample | None:
+    """Cores other processes used while this one slept, and the hypervisor's steal share."""
+    try:
+        b0, s0, t0 = _cpu_jiffies()
+        o0 = _own_jiffies()
+        time.sleep(seconds)
+        b1, s1, t1 = _cpu_jiffies()
+        o1 = _own_jiffies()
+    except (OSError, ValueError):
+        return None  # no /proc (not Linux): nothing to report
+    hz = os.sysconf("SC_CLK_TCK")
+    total = max(t1 - t0, 1)
+    return Sample(other_cpu_cores=max(0.0, (b1 - b0) - (o1 - o0)) / hz / seconds,
+                  steal_share=(s1 - s0) / total)
+
+
+def problems(sample: Sample | None) -> list[str]:
+    """What in a sample makes a timed result untrustworthy, in words."""
+    if sample is None:
+        return []
+    out = []
+    if sample.other_processes:
+        out.append(f"other processes on the GPU: {sample.other_processes}")
+    if sample.throttle_reasons:
+        out.append(f"clocks throttled: {', '.join(sample.throttle_reasons)}")
+    if sample.other_cpu_cores is not None and sample.other_cpu_cores > CPU_BUSY_CORES:
+        out.append(f"other processes used {sample.other_cpu_cores:.2f} cores while the suite was idle")
+    if sample.steal_share is not None and sample.steal_share > CPU_STEAL_SHARE:
+        out.append(f"the hypervisor stole {100 * sample.steal_share:.0f} % of CPU time")
+    return out
+
+
+def sample_before(is_gpu: bool) -> Sample | None:
+    return gpu_sample() if is_gpu else cpu_sample()
+
+
+def sample_after(is_gpu: bool) -> Sample | None:
+    # After the test our own load may still hold the power cap: only other processes and
+    # thermal/hardware reasons count. A CPU needs no second look: its idle window is before.
+    return gpu_sample(under_load=True) if is_gpu else None

