@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
                                     "tolerance covers. Failed, contaminated and unstable results are left out.")
     bs.add_argument("runs", nargs="+", metavar="RUN.json", help="a run's --metrics-json output")
     bs.add_argument("--baselines-dir", metavar="DIR", default="baselines", help="default: baselines")
+    bs.add_argument("--tests", metavar="GLOB", default="*",
+                    help="only test ids matching this glob, e.g. '*test_throughput.py*' (default: all)")
     return parser
 
 
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "baseline":
             from .noise import write_baseline
 
-            path, notes = write_baseline(args.runs, args.baselines_dir)
+            path, notes = write_baseline(args.runs, args.baselines_dir, args.tests)
             for note in notes:
                 print(note)
             print(f"wrote {path}")

@@ -12,10 +12,11 @@ import os
 import time
 from dataclasses import dataclass, field
 
-# Clock-event reasons that are normal: an idle card, application clocks, and (while our own
-# work runs) the power cap every loaded Hopper card reaches.
-BENIGN = {"GpuIdle", "ApplicationsClocksSetting"}
-BENIGN_UNDER_LOAD = BENIGN | {"SwPowerCap"}
+# Clock-event reasons that are normal: an idle card, application clocks, and the power cap every
+# loaded Hopper card reaches (still flagged for a moment after our own previous test: seen on an
+# H100 before most kernel cases, 2026-11-24). Thermal and hardware slowdowns are what contaminate.
+BENIGN = {"GpuIdle", "ApplicationsClocksSetting", "SwPowerCap"}
+BENIGN_UNDER_LOAD = BENIGN
 # Other processes taking a third of a core while the suite idles: a busy shared machine.
 CPU_BUSY_CORES = 0.35
 CPU_STEAL_SHARE = 0.10

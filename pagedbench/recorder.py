@@ -24,6 +24,7 @@ class Recorder:
     unstable: dict[str, tuple[float, float]] = field(default_factory=dict)  # metric -> (low mode, high mode)
     health: list[dict] = field(default_factory=list)                      # samples taken around the timing
     problems: list[str] = field(default_factory=list)                     # what made the machine unfit
+    attempt: int = 0                                                      # 0: first measurement; n: n-th re-measurement
 
     def metric(self, name: str, value: float, unit: str, direction: str, spread: float = 0.0,
                floor: float = tol.DEFAULT, portable: bool = False) -> float:
@@ -62,6 +63,7 @@ class Recorder:
 
     def clear_measurements(self) -> None:
         """Before a re-measurement: the metrics of the next measurement replace these."""
+        self.attempt += 1
         self.metrics.clear()
         self.series.clear()
         self.unstable.clear()
