@@ -61,7 +61,10 @@ def pytest_configure(config):
     if config.option.update_baselines and not (config.option.benchmark_save or config.option.benchmark_autosave):
         config.option.benchmark_save = "baseline"
     o = config.option
-    gate = Gate(Path(o.baselines_dir), device.as_dict(), software_versions(),
+    described = device.as_dict()
+    if not device.is_gpu and not o.trust_machine:
+        described["speed_probe"] = health.cpu_speed_probe()
+    gate = Gate(Path(o.baselines_dir), described, software_versions(),
                 Options(k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions,
                         strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs,
                         sample_health=not o.trust_machine))

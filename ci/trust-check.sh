@@ -18,7 +18,7 @@ for i in $(seq 1 "$n"); do
   tag="$slug-$chunk-${record:+rec}$i"
   start=$(date +%s)
   args=(--benchmark-only -m "$chunk" -k "$slug" -p no:cacheprovider --metrics-json "$out/$tag.json")
-  [[ -n "$record" ]] && args+=(--confirm-runs 0 --baselines-dir "$out/none")
+  [[ -n "$record" ]] && args+=(--confirm-runs=0 "--baselines-dir=$out/none")
   "$PY" -m pytest "${args[@]}" >"$out/$tag.log" 2>&1
   rc=$?
   failed=$(grep -Eo '[0-9]+ failed' "$out/$tag.log" | tail -1 | cut -d' ' -f1)

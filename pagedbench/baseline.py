@@ -76,6 +76,9 @@ class Baseline:
         machine = self.machines.get(identity)
         return self.tests.get(test_id, {}), (machine.tests.get(test_id, {}) if machine else None)
 
+    def machine(self, identity: str) -> Machine | None:
+        return self.machines.get(identity)
+
     def identities_with(self, test_id: str) -> list[str]:
         return sorted(i for i, m in self.machines.items() if test_id in m.tests)
 

@@ -81,6 +81,9 @@ class Gate:
     def compare(self, rec: Recorder) -> list[bl.Comparison]:
         base = self.baseline(rec.slug)
         portable, bound = base.metrics_for(rec.test_id, self.identity) if base else ({}, None)
+        machine = base.machine(self.identity) if base else None
+        slower = health.speed_mismatch(machine.device.get("speed_probe"), self.device.get("speed_probe")) \
+            if machine else None
         reasons: dict[str, str] = {}
         for name, m in rec.metrics.items():
             if m.portable:
@@ -90,6 +93,8 @@ class Gate:
                 reasons[name] = "machine busy: " + "; ".join(rec.problems)
             elif bound is None and base and (others := base.identities_with(rec.test_id)):
                 reasons[name] = "baseline from " + " / ".join(others)
+            elif bound and slower:
+                reasons[name] = slower
         rows = bl.compare(rec.test_id, {**(bound or {}), **portable}, rec.metrics, self.opts.k, reasons)
         return [bl.Comparison(c.test_id, c.metric, c.unit, c.direction, c.baseline, c.now, c.tolerance, "unstable",
                               f"modes {bl.fmt(rec.unstable[c.metric][0])} / {bl.fmt(rec.unstable[c.metric][1])} {c.unit}")

@@ -123,6 +123,42 @@ def cpu_sample(seconds: float = CPU_SAMPLE_SECONDS) -> Sample | None:
                   steal_share=(s1 - s0) / total)
 
 
+# Two machines that report the same CPU (a hypervisor may show one model everywhere) can still
+# differ 2-3x per core: a fixed piece of work timed at session start tells them apart.
+PROBE_RATIO = 1.25
+
+
+def cpu_speed_probe(seconds: float = 0.3) -> float:
+    """Single-thread fp32 GFLOP/s of a 256x256 matmul loop (best of short bursts, so a brief
+    preemption does not lower it)."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a = torch.randn(256, 256)
+        b = torch.randn(256, 256)
+        best = 0.0
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            for _ in range(20):
+                a @ b
+            best = max(best, 20 * 2 * 256**3 / (time.perf_counter() - t0) / 1e9)
+        return round(best, 1)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def speed_mismatch(baseline_probe: float | None, probe: float | None) -> str | None:
+    """Why rates of this machine cannot be compared with the baseline machine's, if they cannot."""
+    if not baseline_probe or not probe:
+        return None
+    ratio = probe / baseline_probe
+    if 1 / PROBE_RATIO <= ratio <= PROBE_RATIO:
+        return None
+    return f"this CPU's speed probe is {probe:.0f} GFLOP/s, the baseline machine's {baseline_probe:.0f}"
+
+
 def problems(sample: Sample | None) -> list[str]:
     """What in a sample makes a timed result untrustworthy, in words."""
     if sample is None:

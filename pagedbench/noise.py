@@ -91,7 +91,11 @@ def merge_runs(paths: list[Path], tests_glob: str = "*") -> tuple[str, dict, dic
     pooled = pooled_spreads(samples, params)
     tests = {t: {n: combine(ms, pooled.get(family(t, params[t], n), 0.0)) for n, ms in metrics.items()}
              for t, metrics in samples.items()}
-    return slug, docs[-1]["gpu"], docs[-1].get("versions", {}), tests, skipped
+    device = dict(docs[-1]["gpu"])
+    probes = [d["gpu"]["speed_probe"] for d in docs if d["gpu"].get("speed_probe")]
+    if probes:
+        device["speed_probe"] = statistics.median(probes)
+    return slug, device, docs[-1].get("versions", {}), tests, skipped
 
 
 def write_baseline(paths: list[Path], baselines_dir: Path, tests_glob: str = "*") -> tuple[Path, list[str]]:

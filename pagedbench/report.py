@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from .baseline import STATUSES
 from .errors import PagedBenchError
+from .gate import RUN_SCHEMA_VERSION as SCHEMA_VERSION
 from .kv import load_shape
 
-SCHEMA_VERSION = 1
 GB = 1e9            # tables in GB follow the vLLM paper; GiB is said where it is GiB
 GIB = float(1 << 30)
 DASH = "–"          # a cell with no data
 OUTCOMES = ("passed", "failed", "skipped")
-STATUSES = ("ok", "regressed", "improved", "new")
 
 # (label, shipped config): the models whose bytes the block counts are converted to.
 BYTE_MODELS = (("LLaMA-7B fp16", "llama-7b"), ("Llama-3.1-8B bf16", "llama-3.1-8b"))

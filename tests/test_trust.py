@@ -69,6 +69,21 @@ def test_rates_from_the_same_identity_are_gated(tmp_path):
     assert "REGRESSED" in gate.judge(recorder(30.0))
 
 
+def test_same_cpu_name_but_a_slower_machine_is_not_compared(tmp_path):
+    """A hypervisor may show one CPU model on hosts 2-3x apart: the speed probe tells them apart."""
+    gate = gate_with(tmp_path, {**CPU_A, "speed_probe": 190.0}, {**CPU_A, "speed_probe": 70.0})
+    assert gate.judge(recorder(35.0)) is None
+    rows = {c.metric: c for c in gate.comparisons}
+    assert rows["tok_s"].status == "not_compared" and "speed probe is 70 GFLOP/s" in rows["tok_s"].note
+    gate = gate_with(tmp_path, {**CPU_A, "speed_probe": 190.0}, {**CPU_A, "speed_probe": 180.0}, confirm=0)
+    assert "REGRESSED" in gate.judge(recorder(35.0))
+
+
+def test_speed_probe_measures_something():
+    assert health.cpu_speed_probe(0.1) > 0
+    assert health.speed_mismatch(None, 50.0) is None  # a baseline without a probe: identity alone decides
+
+
 def test_cpu_identity_names_model_cores_and_isa():
     dev = current_device()
     if dev.is_gpu:
