@@ -220,6 +220,10 @@ class Gate:
             if e.get("contaminated"):
                 lines.append(f"contaminated {test_id}: {'; '.join(e['contaminated'])}")
         lines += threshold_lines(self.comparisons)
+        redone = {t: e["remeasured"] for t, e in self.results.items() if e.get("remeasured")}
+        if redone:
+            lines.append(f"re-measured {len(redone)} test(s) to confirm a suspected regression, "
+                         f"{sum(redone.values())} extra measurement(s) in all (at most {self.opts.confirm} each)")
         if any(c.status == "improved" for c in self.comparisons):
             lines.append("improvements beyond tolerance: record them with --update-baselines")
         return lines
@@ -268,16 +272,24 @@ def clean_tests(results: dict[str, dict]) -> tuple[dict[str, bl.Tests], list[str
     return by_slug, skipped
 
 
-def threshold_lines(rows: list[bl.Comparison]) -> list[str]:
-    """Per test function and metric, the smallest change the gate flags (the tolerance band)."""
+def thresholds(rows) -> dict[tuple[str, str], list[float]]:
+    """Per (test function, metric), the sorted tolerance bands of the compared, non-exact rows.
+    Rows are Comparisons or their run-JSON dicts."""
     bands: dict[tuple[str, str], list[float]] = {}
     for c in rows:
-        if c.status in ("ok", "regressed", "improved") and c.direction != "equal":
-            func = c.test_id.split("::")[-1].split("[")[0]
-            bands.setdefault((func, c.metric), []).append(c.tolerance)
+        get = c.get if isinstance(c, dict) else lambda k, c=c: getattr(c, k, None)
+        tol, test_id = get("tolerance"), get("test_id")
+        # Exact figures (counts, and percentages derived from them) have no band: any change fails.
+        if get("status") in ("ok", "regressed", "improved") and isinstance(tol, (int, float)) and tol > 0 \
+                and isinstance(test_id, str):
+            bands.setdefault((test_id.split("::")[-1].split("[")[0], get("metric")), []).append(tol)
+    return {k: sorted(v) for k, v in sorted(bands.items())}
+
+
+def threshold_lines(rows: list[bl.Comparison]) -> list[str]:
+    """Per test function and metric, the smallest change the gate flags (the tolerance band)."""
     out = []
-    for (func, metric), ts in sorted(bands.items()):
-        ts.sort()
+    for (func, metric), ts in thresholds(rows).items():
         span = f"±{100 * ts[0]:.1f}%" if ts[0] == ts[-1] else \
             f"±{100 * ts[0]:.1f}% .. ±{100 * ts[-1]:.1f}% (median ±{100 * ts[len(ts) // 2]:.1f}%)"
         out.append(f"detection threshold  {func} {metric}: {span} over {len(ts)} case(s)")

@@ -22,6 +22,7 @@ from pathlib import Path
 from .baseline import STATUSES
 from .errors import PagedBenchError
 from .gate import RUN_SCHEMA_VERSION as SCHEMA_VERSION
+from .gate import thresholds
 from .kv import load_shape
 
 GB = 1e9            # tables in GB follow the vLLM paper; GiB is said where it is GiB
@@ -967,7 +968,7 @@ def header(run: dict, sources: list) -> str:
 
 
 def comparisons_summary(run: dict) -> str:
-    counts = {s: 0 for s in STATUSES}
+    counts = {s: 0 for s in STATUSES[:4]}  # ok, regressed, improved, new; not_compared and unstable when present
     notable = []
     for nodeid, e in sorted(run["tests"].items()):
         for c in e.get("comparisons", []):
@@ -978,6 +979,12 @@ def comparisons_summary(run: dict) -> str:
              md_table(list(counts), [[str(n) for n in counts.values()]], numeric_from=0)]
     if not any(counts.values()):
         parts += ["", "_No comparisons in this run (no baseline for this GPU, or compare was off)._"]
+    bands = thresholds(c for e in run["tests"].values() for c in e.get("comparisons", []))
+    if bands:
+        parts += ["", "Detection thresholds (the smallest change the gate flags, per test function and metric):", "",
+                  md_table(["test", "metric", "cases", "lowest", "median", "highest"],
+                           [[f, m, str(len(ts)), *(f"±{100 * t:.1f}%" for t in (ts[0], ts[len(ts) // 2], ts[-1]))]
+                            for (f, m), ts in bands.items()], numeric_from=2)]
     if notable:
         rows = []
         for test, c in notable:
