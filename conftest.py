@@ -147,6 +147,12 @@ def has_weights(request):
 
 
 @pytest.fixture(scope="session")
+def load_format(has_weights):
+    """vLLM's load format: the checkpoint's weights with --model, random weights otherwise."""
+    return "auto" if has_weights else "dummy"
+
+
+@pytest.fixture(scope="session")
 def engine_pool(device):
     pool = EnginePool(memory_probe=gpu_memory_used_gib if device.is_gpu else None)
     yield pool

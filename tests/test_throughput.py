@@ -30,8 +30,8 @@ def hf_engine(engine_pool, model_dir, has_weights, target):
 
 
 @pytest.fixture
-def serving_engine(start_engine, model_dir, model_shape, sizes, has_weights):
-    return start_engine(serving_settings(model_dir, model_shape, sizes, "auto" if has_weights else "dummy"))
+def serving_engine(start_engine, model_dir, model_shape, sizes, load_format):
+    return start_engine(serving_settings(model_dir, model_shape, sizes, load_format))
 
 
 @pytest.mark.matrix(cpu=dict(cache=("dynamic", "static"), batch=plan.CPU.hf_batches),

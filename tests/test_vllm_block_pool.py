@@ -18,10 +18,9 @@ REPORTED_MODELS = ("llama-7b", "llama-3.1-8b")
 
 
 @pytest.fixture
-def pool_engine(start_engine, model_dir, model_shape, sizes, has_weights):
+def pool_engine(start_engine, model_dir, model_shape, sizes, load_format):
     def get(block_size, prefix_caching=False):
-        settings = block_pool_settings(model_dir, model_shape, sizes, block_size, prefix_caching,
-                                       "auto" if has_weights else "dummy")
+        settings = block_pool_settings(model_dir, model_shape, sizes, block_size, prefix_caching, load_format)
         return start_engine(settings), settings
     return get
 
