@@ -12,7 +12,7 @@ from pagedbench import health, kv, plan, targets
 from pagedbench import tolerance as tol
 from pagedbench.errors import PagedBenchError
 from pagedbench.gate import Gate, Options
-from pagedbench.gpu import current_device, software_versions
+from pagedbench.gpu import current_device, software_versions, suite_commit
 from pagedbench.meters import gpu_memory_used_gib
 from pagedbench.pool import EnginePool
 from pagedbench.recorder import Recorder
@@ -67,7 +67,7 @@ def pytest_configure(config):
     gate = Gate(Path(o.baselines_dir), described, software_versions(),
                 Options(k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions,
                         strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs,
-                        sample_health=not o.trust_machine))
+                        sample_health=not o.trust_machine), commit=suite_commit())
     config.stash[GATE] = gate
     problems = health.problems(health.gpu_sample()) if device.is_gpu else []
     if problems:  # said once up front; each timed test samples again and is marked on its own

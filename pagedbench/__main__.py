@@ -3,6 +3,8 @@
     python -m pagedbench report RUN.json [RUN.json ...] [--out DIR] [--gpu-hourly-cost DOLLARS]
     python -m pagedbench readme [--readme README.md] [--reports reports]
     python -m pagedbench baseline RUN.json [RUN.json ...] [--baselines-dir baselines]
+    python -m pagedbench history DIR [-k SUBSTRING] [--metric NAME] [--plots OUT]
+    python -m pagedbench bisect --good REV --bad REV [--repo DIR] -- <pytest args>
 
 Exit codes: 0 written, 2 bad input (unreadable or wrong-schema run JSON, README without its markers,
 bad arguments).
@@ -55,6 +57,21 @@ def _parser() -> argparse.ArgumentParser:
     bs.add_argument("--baselines-dir", metavar="DIR", default="baselines", help="default: baselines")
     bs.add_argument("--tests", metavar="GLOB", default="*",
                     help="only test ids matching this glob, e.g. '*test_throughput.py*' (default: all)")
+    hi = sub.add_parser("history", help="each metric's series over kept runs, with the steps in it",
+                        description="Read every run JSON under DIR (one device), print each metric's series and the "
+                                    "steps ruptures' PELT finds in it, with the versions that changed there.")
+    hi.add_argument("folder", metavar="DIR")
+    hi.add_argument("-k", dest="k", default=None, metavar="SUBSTRING", help="only test ids containing this")
+    hi.add_argument("--metric", default=None, help="only this metric")
+    hi.add_argument("--plots", default=None, metavar="OUT", help="write history_<tier>.png here")
+    hi.add_argument("--steps-only", action="store_true", help="print only series with a step")
+    bi = sub.add_parser("bisect", help="git bisect with the gate as the oracle",
+                        description="Measure --good as the baseline, then bisect to --bad running the given pytest "
+                                    "selection at each step (0 good, 1 bad, 125 skip).")
+    bi.add_argument("--good", required=True, metavar="REV")
+    bi.add_argument("--bad", required=True, metavar="REV")
+    bi.add_argument("--repo", default=".", metavar="DIR")
+    bi.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then the pytest selection, e.g. -k 'vllm_throughput and cpu'")
     return parser
 
 
@@ -70,6 +87,23 @@ def main(argv: list[str] | None = None) -> int:
 
             changed = update_readme(args.readme, args.reports)
             print(f"{'updated' if changed else 'unchanged:'} {args.readme}")
+        elif args.command == "history":
+            from .history import collect, describe, load_runs, plot
+
+            series = collect(load_runs(args.folder), args.k, args.metric)
+            for s in series:
+                lines = describe(s)
+                if len(lines) > 1 or not args.steps_only:
+                    print("\n".join(lines))
+            if args.plots:
+                from pathlib import Path
+                for path in plot(series, Path(args.plots)):
+                    print(f"wrote {path}")
+        elif args.command == "bisect":
+            from .bisect import bisect
+
+            extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+            print(f"first bad commit: {bisect(args.repo, args.good, args.bad, extra)}")
         elif args.command == "baseline":
             from .noise import write_baseline
 

@@ -40,6 +40,7 @@ class Gate:
     device: dict                     # the device dict of this machine, identity included
     versions: dict
     opts: Options = field(default_factory=Options)
+    commit: str = ""                 # the suite's own git commit, beside every run in the history
     results: dict[str, dict] = field(default_factory=dict)        # test id -> run-JSON entry
     comparisons: list[bl.Comparison] = field(default_factory=list)
     missing: set[str] = field(default_factory=set)                # slugs with no baseline file
@@ -158,7 +159,7 @@ class Gate:
     def run_document(self, interrupted: bool) -> dict:
         return {
             "schema_version": RUN_SCHEMA_VERSION, "slug": self.device.get("slug", "cpu"), "gpu": self.device,
-            "identity": self.identity, "versions": self.versions, "started": self.started,
+            "identity": self.identity, "versions": self.versions, "commit": self.commit, "started": self.started,
             "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "interrupted": interrupted, "tests": self.results,
         }

