@@ -61,7 +61,9 @@ def collect(runs: list[tuple[Path, dict]], k: str | None = None, metric: str | N
             if entry.get("outcome") != "passed" or entry.get("contaminated") or (k and k not in test_id):
                 continue
             for name, m in entry.get("metrics", {}).items():
-                if (metric and name != metric) or m.get("direction") == "equal" or m.get("portable"):
+                # Exact figures (and, in runs of before the portable flag, the 0-floor derived ones) never drift.
+                exact = m.get("direction") == "equal" or m.get("portable") or m.get("floor") == 0.0
+                if (metric and name != metric) or exact:
                     continue
                 s = found.setdefault((test_id, name), Series(test_id, name, m.get("unit", ""), m.get("direction", "")))
                 s.points.append(Point(run.get("started") or "", float(m["value"]), run.get("versions", {}),
@@ -98,8 +100,11 @@ def plot(series: list[Series], out_dir: Path, max_lines: int = 12) -> list[Path]
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for tier in sorted({s.tier for s in series}):
-        chosen = [s for s in series if s.tier == tier and len(s.points) > 1]
-        chosen = sorted(chosen, key=lambda s: (not s.steps(), s.test_id))[:max_lines]  # series with steps first
+        # Speed figures only (memory in GiB has its own report section); series with steps first,
+        # then the ones that moved most.
+        chosen = [s for s in series if s.tier == tier and len(s.points) > 1 and s.unit not in ("GiB", "bytes")]
+        spread = lambda s: (max(p.value for p in s.points) - min(p.value for p in s.points)) / (s.points[0].value or 1)  # noqa: E731
+        chosen = sorted(chosen, key=lambda s: (not s.steps(), -spread(s), s.test_id))[:max_lines]
         if not chosen:
             continue
         fig, ax = plt.subplots(figsize=(9, 4.5))
@@ -110,6 +115,7 @@ def plot(series: list[Series], out_dir: Path, max_lines: int = 12) -> list[Path]
                               label=f"{s.test_id.split('::')[-1]} {s.metric}")
             for step in s.steps():
                 ax.axvline(step.index + 0.5, color=line.get_color(), ls="--", lw=0.8)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_xlabel("run (oldest first)")
         ax.set_ylabel("% against the first run")
         ax.set_title(f"{tier}: history, steps dashed")
