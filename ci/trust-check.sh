@@ -8,7 +8,7 @@
 # runs are merged by `python -m pagedbench baseline` (median and run-to-run spread per metric).
 # Extra pytest arguments: PYTEST_ADDOPTS.
 set -uo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 PY=${PYTHON:-python}
 chunk=${1:?chunk}; n=${2:?runs}; out=${3:-runs}; record=${4:-}
 slug=${PAGEDBENCH_SLUG:-$("$PY" -c 'from pagedbench.gpu import current_device; print(current_device().slug)')}
