@@ -94,7 +94,7 @@ def gpu_sample(index: int = 0, under_load: bool = False) -> Sample | None:
 
 
 def _cpu_jiffies() -> tuple[int, int, int]:
-    """(busy, steal, total) jiffies over all CPUs, and this process's own busy jiffies after."""
+    """(busy, steal, total) jiffies summed over all CPUs since boot."""
     with open("/proc/stat") as f:
         parts = [int(x) for x in f.readline().split()[1:]]
     user, nice, system, idle, iowait, irq, softirq, steal = (parts + [0] * 8)[:8]
