@@ -259,7 +259,7 @@ def tolerance(base: Metric, now: Metric, k: float = tol.K) -> float:
     """Relative band of no change: the metric's floor (the larger of the recorded one and today's
     definition, so a floor raised in the code applies to old baselines), k x the noisier spread
     within a run, or the baseline's run-to-run spread."""
-    return max(base.floor, now.floor, k * max(base.spread, now.spread), tol.K_RUN * base.run_spread)
+    return tol.band(max(base.floor, now.floor), (base.spread, now.spread), base.run_spread, k)
 
 
 def compare_metric(test_id: str, name: str, base: Metric | None, now: Metric, k: float = tol.K) -> Comparison:

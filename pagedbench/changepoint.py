@@ -52,8 +52,8 @@ def _levels(values: list[float], bkps: list[int], sigma: float) -> list[Step]:
     return steps
 
 
-def pelt(values: list[float], penalty_scale: float = PENALTY_SCALE, model: str = "l2") -> list[Step]:
-    """Steps found by ruptures' PELT, kept when significant."""
+def _segment(values: list[float], algo: str, model: str = "l2", penalty_scale: float = PENALTY_SCALE) -> list[Step]:
+    """ruptures' `algo` (Pelt or Binseg) on the noise-scaled series; steps kept when significant."""
     import numpy as np
     import ruptures as rpt
     n = len(values)
@@ -61,21 +61,19 @@ def pelt(values: list[float], penalty_scale: float = PENALTY_SCALE, model: str =
     if n < 2 * MIN_SEGMENT or sigma == 0:
         return []
     signal = np.asarray(values, dtype=float).reshape(-1, 1) / sigma
-    bkps = rpt.Pelt(model=model, min_size=MIN_SEGMENT, jump=1).fit(signal).predict(pen=penalty_scale * math.log(n))
+    bkps = getattr(rpt, algo)(model=model, min_size=MIN_SEGMENT, jump=1).fit(signal).predict(
+        pen=penalty_scale * math.log(n))
     return [s for s in _levels(values, bkps, sigma) if s.significance >= MIN_SIGNIFICANCE]
+
+
+def pelt(values: list[float], penalty_scale: float = PENALTY_SCALE, model: str = "l2") -> list[Step]:
+    """Steps found by ruptures' PELT (exact penalized segmentation): the detector the suite uses."""
+    return _segment(values, "Pelt", model, penalty_scale)
 
 
 def binseg(values: list[float], penalty_scale: float = PENALTY_SCALE) -> list[Step]:
     """Binary segmentation with the same cost and penalty (greedy, faster, can miss close steps)."""
-    import numpy as np
-    import ruptures as rpt
-    n = len(values)
-    sigma = noise_of(values)
-    if n < 2 * MIN_SEGMENT or sigma == 0:
-        return []
-    signal = np.asarray(values, dtype=float).reshape(-1, 1) / sigma
-    bkps = rpt.Binseg(model="l2", min_size=MIN_SEGMENT, jump=1).fit(signal).predict(pen=penalty_scale * math.log(n))
-    return [s for s in _levels(values, bkps, sigma) if s.significance >= MIN_SIGNIFICANCE]
+    return _segment(values, "Binseg", "l2", penalty_scale)
 
 
 def windowed_median(values: list[float], window: int = 5, threshold: float = 0.05) -> list[Step]:

@@ -17,7 +17,6 @@ implementation, same metric): leave-one-out over 6 runs, that gave no alarm.
 from __future__ import annotations
 
 import fnmatch
-import json
 import statistics
 from dataclasses import replace
 from pathlib import Path
@@ -25,17 +24,6 @@ from pathlib import Path
 from . import baseline as bl
 from .errors import PagedBenchError
 from .gate import clean_tests
-
-
-def _load(path: Path) -> dict:
-    try:
-        doc = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise PagedBenchError(f"{path}: cannot read a run JSON ({exc})") from exc
-    if not isinstance(doc, dict) or not isinstance(doc.get("tests"), dict) or not isinstance(doc.get("gpu"), dict):
-        raise PagedBenchError(f"{path}: not a run JSON written by --metrics-json (no 'tests'/'gpu' objects)")
-    return doc
-
 
 POOL_QUANTILE = 0.75
 
@@ -71,7 +59,8 @@ def merge_runs(paths: list[Path], tests_glob: str = "*") -> tuple[str, dict, dic
     """(slug, device, versions, tests with noise, skipped) from run files of one machine kind."""
     if not paths:
         raise PagedBenchError("no run files given")
-    docs = [_load(p) for p in paths]
+    from .report import load_run  # the run JSON's reader: names the file and field on a bad one
+    docs = [load_run(p) for p in paths]
     slug, ident = docs[0].get("slug"), bl.device_identity(docs[0]["gpu"])
     for doc, path in zip(docs[1:], paths[1:]):
         if doc.get("slug") != slug or bl.device_identity(doc["gpu"]) != ident:

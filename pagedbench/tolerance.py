@@ -51,6 +51,6 @@ def kernel_floor(impl: str) -> float:
     return KERNEL_SDPA if impl == "torch_sdpa" else KERNEL
 
 
-def band(floor: float, spreads: tuple[float, ...], run_spread: float = 0.0) -> float:
+def band(floor: float, spreads: tuple[float, ...], run_spread: float = 0.0, k: float = K) -> float:
     """The relative band of no change for one metric."""
-    return max(floor, K * max(spreads, default=0.0), K_RUN * run_spread)
+    return max(floor, k * max(spreads, default=0.0), K_RUN * run_spread)

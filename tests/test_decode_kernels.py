@@ -104,8 +104,8 @@ def run_case(benchmark, metrics, state, builder, case, shape, impl):
     if impl in state["unavailable"]:
         pytest.skip(state["unavailable"][impl])
     try:
-        calls = [builder(inp, case)[0] for inp in inps]
-        label = builder(inps[0], case)[1]
+        built = [builder(inp, case) for inp in inps]
+        calls, label = [call for call, _ in built], built[0][1]
         out = calls[0]()
     except kernels.ImplUnavailable as exc:
         pytest.skip(str(exc))
