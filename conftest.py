@@ -16,6 +16,7 @@ from pagedbench.gpu import current_device, software_versions, suite_commit
 from pagedbench.meters import gpu_memory_used_gib
 from pagedbench.pool import EnginePool
 from pagedbench.recorder import Recorder
+from pagedbench.serving_cases import parse_rates
 
 ROOT = Path(__file__).parent
 GATE = pytest.StashKey[Gate]()
@@ -42,16 +43,26 @@ def pytest_addoption(parser):
                 help="fail a test when another process used the GPU or its clocks were throttled around it")
     g.addoption("--trust-machine", action="store_true",
                 help="do not sample the machine around timed tests (treat it as idle and ours alone)")
+    g.addoption("--serving-rates", default=None, metavar="R,R,...",
+                help="request rates (req/s, 'inf' = all at once) of the serving tier's variable mix "
+                     "(default: 1,4,16,inf)")
+    g.addoption("--serving-logs", default=str(ROOT / "runs" / "serving-logs"), metavar="DIR",
+                help="where the serving tier keeps each server's log (default %(default)s)")
     g.addoption("--metrics-json", default=None, metavar="PATH",
                 help="where to write this run's metrics (run JSON); default runs/<gpu>-last.json")
 
 
 def pytest_configure(config):
     for name, what in (("blocks", "vLLM block pool and KV arithmetic"), ("throughput", "end-to-end tok/s"),
-                       ("kernels", "decode attention kernels"), ("matrix", "per-device parameter grid"),
+                       ("kernels", "decode attention kernels"), ("serving", "vllm serve under vllm bench serve load"), ("matrix", "per-device parameter grid"),
                        ("gpu_only", "runs on GPUs only"),
                        ("tensor_parallel(n)", "runs on n GPUs of one host; ids carry e.g. h200x2")):
         config.addinivalue_line("markers", f"{name}: {what}")
+    if config.option.serving_rates is not None:  # rejected before any server starts
+        try:
+            config.option.serving_rates = parse_rates(config.option.serving_rates)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from exc
     if config.option.confirm_runs < 0:
         raise pytest.UsageError(f"--confirm-runs must be 0 or more, got {config.option.confirm_runs}")
     device = current_device()

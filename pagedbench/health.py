@@ -102,9 +102,18 @@ def _cpu_jiffies() -> tuple[int, int, int]:
 
 
 def _own_jiffies() -> int:
-    with open("/proc/self/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15])  # utime, stime, cutime, cstime
+    """CPU time of this process, its reaped children and its live descendants (a served model's
+    API server and engine core run beside the suite: their work is the suite's, not a neighbour's)."""
+    total = 0
+    for pid in _own_pids():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # exited between the listing and the read
+        # utime, stime; the main process also counts its reaped children (cutime, cstime)
+        total += sum(int(x) for x in fields[11:15 if pid == os.getpid() else 13])
+    return total
 
 
 def cpu_sample(seconds: float = CPU_SAMPLE_SECONDS) -> Sample | None:

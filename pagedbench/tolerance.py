@@ -54,3 +54,13 @@ def kernel_floor(impl: str) -> float:
 def band(floor: float, spreads: tuple[float, ...], run_spread: float = 0.0, k: float = K) -> float:
     """The relative band of no change for one metric."""
     return max(floor, k * max(spreads, default=0.0), K_RUN * run_spread)
+
+
+# Serving latencies and rates (`vllm bench serve` against a live server). On the 2-core CPU the
+# API server, the engine and the load generator share the cores: p99 of a few dozen requests.
+SERVING_CPU = 0.50
+SERVING_GPU = 0.10
+
+
+def serving_floor(kind: str) -> float:
+    return SERVING_CPU if kind == "cpu" else SERVING_GPU
