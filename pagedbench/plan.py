@@ -23,7 +23,7 @@ class Sizes:
     sweep_points: tuple[int, ...]
     concurrency_requests: int
     enforce_eager_throughput: bool
-    serving_block_size: int       # vLLM's default on the device (CPU attention needs multiples of 32)
+    serving_block_size: int | None  # None: vLLM's default on the device (CPU attention needs multiples of 32)
     serving_kv_tokens: int | None # None: vLLM sizes the pool from gpu_memory_utilization
     timing_rounds: int
 
@@ -34,16 +34,16 @@ CONTIGUOUS_USERS = 32
 CPU = Sizes(
     model="tiny-llama", kv_budget_tokens=CONTIGUOUS_USERS * 2048, max_model_len=2048,
     max_num_batched_tokens=65536, hf_new_tokens=16, hf_batches=(1, 16), static_cache_len=512,
-    throughput_requests=24, throughput_io=(16, 64), sweep_output_tokens=8, sweep_points=(1, 4, 16),
+    throughput_requests=24, throughput_io=(16, 64), sweep_output_tokens=8, sweep_points=(1, 4, 16, 64),
     concurrency_requests=160,
     enforce_eager_throughput=True, serving_block_size=32, serving_kv_tokens=CONTIGUOUS_USERS * 2048, timing_rounds=2,
 )
 GPU = Sizes(
     model="llama-3.1-8b", kv_budget_tokens=CONTIGUOUS_USERS * 2048, max_model_len=2048,
     max_num_batched_tokens=65536, hf_new_tokens=128, hf_batches=(1, 16, 64), static_cache_len=2048,
-    throughput_requests=320, throughput_io=(32, 512), sweep_output_tokens=128, sweep_points=(1, 4, 16, 64, 256),
+    throughput_requests=320, throughput_io=(32, 512), sweep_output_tokens=128, sweep_points=(1, 4, 16, 64, 256, 512, 1024),
     concurrency_requests=256,
-    enforce_eager_throughput=False, serving_block_size=16, serving_kv_tokens=None, timing_rounds=3,
+    enforce_eager_throughput=False, serving_block_size=None, serving_kv_tokens=None, timing_rounds=3,
 )
 
 

@@ -64,3 +64,9 @@ SERVING_GPU = 0.10
 
 def serving_floor(kind: str) -> float:
     return SERVING_CPU if kind == "cpu" else SERVING_GPU
+
+
+# The suite's throughput figure against `vllm bench throughput` on the same requests in the same run.
+# The target on an H100 is 3 %. On the 2-core CPU the two runs take turns with whatever else
+# the machine does, and the tiny model is host-bound: the 20 % there is a sanity bound.
+REFERENCE_AGREEMENT = {"gpu": 0.03, "cpu": 0.20}

@@ -26,12 +26,12 @@ class EngineSettings:
     """Everything that makes two engines different; equal settings share one engine."""
 
     model: str                      # folder with config.json (and weights when load_format is "auto")
-    block_size: int
-    enable_prefix_caching: bool = False
+    block_size: int | None          # None: vLLM's default for the device
+    enable_prefix_caching: bool | None = False  # None: vLLM's default (on)
     kv_cache_bytes: int | None = None   # fixed KV budget; None: gpu_memory_utilization decides
     gpu_memory_utilization: float = 0.9
     max_model_len: int = 2048
-    max_num_seqs: int = 256
+    max_num_seqs: int | None = 256   # None: vLLM's default for the device (1024 on an 80 GB Hopper)
     max_num_batched_tokens: int | None = 65536  # None: vLLM's default for the device
     load_format: str = "dummy"
     enforce_eager: bool = True
@@ -40,12 +40,13 @@ class EngineSettings:
 
     def llm_kwargs(self) -> dict:
         kw = dict(
-            model=self.model, load_format=self.load_format, block_size=self.block_size,
-            enable_prefix_caching=self.enable_prefix_caching, max_model_len=self.max_model_len,
-            max_num_seqs=self.max_num_seqs,
+            model=self.model, load_format=self.load_format, max_model_len=self.max_model_len,
             enforce_eager=self.enforce_eager, tensor_parallel_size=self.tensor_parallel_size,
             disable_log_stats=False, seed=0,
         )
+        for name in ("block_size", "enable_prefix_caching", "max_num_seqs"):
+            if getattr(self, name) is not None:
+                kw[name] = getattr(self, name)
         if self.tensor_parallel_size > 1:
             kw["distributed_executor_backend"] = "mp"
         if self.async_scheduling is not None:
@@ -194,16 +195,33 @@ class VLLMEngine:
 
     def timed_generate(self, workload: Workload) -> tuple[int, int, float]:
         """(prompt tokens, output tokens, seconds) of one generate(): it returns only once every
-        token is on the host, so the host clock brackets the device work."""
+        token is on the host, so the host clock brackets the device work. The prefix cache is
+        emptied first: a repeated round must not find its prompts already computed."""
+        if self.effective()["enable_prefix_caching"]:
+            self.reset_prefix_cache()
         t0 = time.perf_counter()
         prompt, out = self.generate(workload)
         return prompt, out, time.perf_counter() - t0
 
+    def effective(self) -> dict:
+        """What vLLM resolved the settings to (defaults depend on the device and the usage context)."""
+        cfg = self.llm.llm_engine.vllm_config
+        sc = cfg.scheduler_config
+        return dict(max_num_seqs=sc.max_num_seqs, max_num_batched_tokens=sc.max_num_batched_tokens,
+                    block_size=cfg.cache_config.block_size, enable_prefix_caching=cfg.cache_config.enable_prefix_caching,
+                    async_scheduling=getattr(sc, "async_scheduling", None),
+                    cudagraph_mode=str(getattr(cfg.compilation_config, "cudagraph_mode", "")),
+                    enforce_eager=cfg.model_config.enforce_eager)
+
+    @property
+    def max_num_seqs(self) -> int:
+        return self.llm.llm_engine.vllm_config.scheduler_config.max_num_seqs
+
     def set_max_num_seqs(self, n: int) -> None:
         """The scheduler's cap on running requests: what max_num_seqs sets, changed on a live engine
         so a sweep pays for one start (CUDA graphs are captured up to the engine's max_num_seqs)."""
-        if n > self.settings.max_num_seqs:
-            raise PagedBenchError(f"max_num_seqs {n} exceeds the engine's {self.settings.max_num_seqs}")
+        if n > self.max_num_seqs:
+            raise PagedBenchError(f"max_num_seqs {n} exceeds the engine's {self.max_num_seqs}")
         sched = self.scheduler
         sched.max_num_running_reqs = n
         if hasattr(sched, "max_num_active_reqs"):  # newer vLLM admits by this one
@@ -258,13 +276,34 @@ def block_pool_settings(model_dir, shape: ModelShape, sizes, block_size: int, pr
 
 
 def serving_settings(model_dir, shape: ModelShape, sizes, load_format: str = "dummy", tp: int = 1) -> EngineSettings:
-    """An engine set up as a server would run it, for throughput: vLLM's defaults, no prefix caching
-    (repeated prompts must not be free)."""
+    """The throughput engine: vLLM's defaults for the device, except what `changed_settings` lists."""
     kv_bytes = sizes.serving_kv_tokens * shape.kv_bytes_per_token() if sizes.serving_kv_tokens else None
     return EngineSettings(
-        model=str(model_dir), block_size=sizes.serving_block_size, enable_prefix_caching=False,
-        kv_cache_bytes=kv_bytes, max_model_len=sizes.max_model_len, max_num_batched_tokens=None,
+        model=str(model_dir), block_size=sizes.serving_block_size, enable_prefix_caching=None,
+        kv_cache_bytes=kv_bytes, max_model_len=sizes.max_model_len, max_num_seqs=None, max_num_batched_tokens=None,
         load_format=load_format, enforce_eager=sizes.enforce_eager_throughput, tensor_parallel_size=tp)
+
+
+def changed_settings(settings: EngineSettings) -> list[dict]:
+    """Every setting the throughput engine gives vLLM other than its default: name, value, default, why."""
+    out = [dict(name="VLLM_ENABLE_V1_MULTIPROCESSING", value=0, vllm_default=1,
+                why="the engine core in this process, so the sweep can set the scheduler's cap on a live engine"),
+           dict(name="seed", value=0, vllm_default=None, why="the same sampling in every run"),
+           dict(name="disable_log_stats", value=False, vllm_default=True, why="vLLM's counters (preemptions, hits)"),
+           dict(name="max_model_len", value=settings.max_model_len, vllm_default="the model's (131072)",
+                why="every request fits; only the start-up profile changes")]
+    if settings.load_format == "dummy":
+        out.append(dict(name="load_format", value="dummy", vllm_default="auto", why="random weights: no download"))
+    if settings.block_size is not None:
+        out.append(dict(name="block_size", value=settings.block_size, vllm_default=None,
+                        why="CPU attention takes multiples of 32 only"))
+    if settings.kv_cache_bytes is not None:
+        out.append(dict(name="kv_cache_memory_bytes", value=settings.kv_cache_bytes, vllm_default=None,
+                        why="on CPU vLLM sizes the pool from host memory, which other processes share"))
+    if settings.enforce_eager:
+        out.append(dict(name="enforce_eager", value=True, vllm_default=False,
+                        why="torch.compile adds about 20 s to a CPU start for a 2-layer model"))
+    return out
 
 
 def expected_blocks(shape: ModelShape, settings: EngineSettings) -> int:

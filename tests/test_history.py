@@ -84,12 +84,12 @@ def test_bisect_finds_the_planted_commit(tmp_path):
     good = _git(repo, "rev-parse", "HEAD")
     engine = repo / "pagedbench" / "vllm_engine.py"
     text = engine.read_text()
-    needle = "enforce_eager=sizes.enforce_eager_throughput, tensor_parallel_size=tp)"
+    needle = "max_num_seqs=None"  # the throughput engine's cap: vLLM's default
     assert needle in text, "the planted edit no longer applies: update this test"
     planted = None
     for i in range(5):
         if i == 2:  # the throughput engine runs one request at a time: a real, large slowdown
-            engine.write_text(text.replace(needle, needle[:-1] + ", max_num_seqs=1)"))
+            engine.write_text(text.replace(needle, "max_num_seqs=1"))
             _git(repo, "commit", "-qam", "plant: throughput engine at max_num_seqs=1")
             planted = _git(repo, "rev-parse", "HEAD")
         else:

@@ -11,11 +11,14 @@ from pagedbench import plan, workloads
 from pagedbench import tolerance as tol
 from pagedbench.hf_engine import HFSettings
 from pagedbench.meters import NvmlSampler, timed_rounds
-from pagedbench.vllm_engine import serving_settings
+from pagedbench.vllm_engine import changed_settings, serving_settings
+from pagedbench.vllm_reference import run_reference
 
 pytestmark = pytest.mark.throughput
 GIB = 1 << 30
 PROMPT_LEN = 8  # the lab's short prompt
+REFERENCE_TIMEOUT_S = 600  # vLLM's benchmark imports vLLM and starts (compiles) its own engine
+SATURATED = 0.10  # a sweep point that adds less than this over the previous one ends the sweep
 
 
 @pytest.fixture(scope="session")
@@ -68,13 +71,13 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
         wl = workloads.sharegpt(request.config.option.dataset, n=sizes.throughput_requests, vocab_size=4096,
                                 max_seq_len=sizes.max_model_len)
     else:
-        lo, hi = sizes.throughput_io
-        wl = workloads.uniform_io(sizes.throughput_requests, vocab_size=4096, lo=lo, hi=hi)
+        wl = variable_workload(sizes)
     with NvmlSampler() as nvml:  # warm-up 1, rounds per plan (3 on GPU)
         rounds = timed_rounds(benchmark, lambda: serving_engine.timed_generate(wl), sizes.timing_rounds)
     prompt_tokens, out_tokens, _ = rounds[-1]
     timed = [t for _, _, t in rounds]
-    metrics.param(workload=wl.name, model=model_shape.name, requests=len(wl), block_size=sizes.serving_block_size)
+    metrics.param(workload=wl.name, model=model_shape.name, requests=len(wl), vllm_effective=serving_engine.effective(),
+                  settings_changed=changed_settings(serving_engine.settings))
     floor = tol.rate_floor(target.kind)
     out_s = metrics.rate("output_tok_per_s", out_tokens, timed, "tok/s", floor=floor)
     metrics.rate("total_tok_per_s", out_tokens + prompt_tokens, timed, "tok/s", floor=floor)
@@ -94,7 +97,16 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
 @pytest.mark.matrix(cpu=dict(max_num_seqs=plan.CPU.sweep_points), gpu=dict(max_num_seqs=plan.GPU.sweep_points))
 def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_engine, model_shape, sizes,
                             session_results):
-    """Each point offers 4 x max_num_seqs requests, so the batch fills several times over."""
+    """Each point offers 4 x max_num_seqs requests, so the batch fills several times over. The sweep goes
+    on until a point adds less than SATURATED over the one before: the knee is found, not assumed."""
+    sweep = session_results.setdefault(("sweep", target.slug), {})
+    done = sorted(n for n in sweep if n < max_num_seqs)
+    if len(done) >= 2 and sweep[done[-1]] < (1 + SATURATED) * sweep[done[-2]]:
+        pytest.skip(f"saturated: max_num_seqs {done[-2]} -> {done[-1]} added "
+                    f"{sweep[done[-1]] / sweep[done[-2]] - 1:+.1%} (< {SATURATED:.0%})")
+    if max_num_seqs > serving_engine.max_num_seqs:
+        pytest.skip(f"max_num_seqs {max_num_seqs} is above the engine's ({serving_engine.max_num_seqs}, vLLM's "
+                    "default here): CUDA graphs are captured only up to it")
     serving_engine.set_max_num_seqs(max_num_seqs)
     wl = workloads.uniform_io(4 * max_num_seqs, seed=max_num_seqs, vocab_size=4096, lo=128, hi=128)
     wl = workloads.Workload(wl.name, tuple(workloads.Request(r.prompt_token_ids, sizes.sweep_output_tokens)
@@ -103,11 +115,10 @@ def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_en
         times = [t for _, _, t in timed_rounds(benchmark, lambda: serving_engine.timed_generate(wl),
                                                sizes.timing_rounds)]
     finally:
-        serving_engine.set_max_num_seqs(serving_engine.settings.max_num_seqs)
+        serving_engine.set_max_num_seqs(serving_engine.max_num_seqs)
     out_tokens = len(wl) * sizes.sweep_output_tokens
     metrics.param(max_num_seqs=max_num_seqs, requests=len(wl), model=model_shape.name)
     tok_s = metrics.rate("output_tok_per_s", out_tokens, times, "tok/s", floor=tol.rate_floor(target.kind))
-    sweep = session_results.setdefault(("sweep", target.slug), {})
     sweep[max_num_seqs] = tok_s
     points = sorted(sweep)
     best = max(sweep.values())
@@ -125,3 +136,33 @@ def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_en
             assert tok_s >= 1.5 * sweep[p], f"max_num_seqs {p} -> {max_num_seqs}: {sweep[p]:.0f} -> {tok_s:.0f} tok/s"
         if target.kind == "gpu":  # on a shared CPU a later point can be slowed by the neighbours alone
             assert tok_s >= 0.85 * max(sweep[n] for n in prev), "throughput collapsed past saturation"
+
+
+def variable_workload(sizes, seed=0):
+    lo, hi = sizes.throughput_io
+    return workloads.uniform_io(sizes.throughput_requests, seed=seed, vocab_size=4096, lo=lo, hi=hi)
+
+
+@pytest.mark.matrix(cpu=dict(workload=("variable",)), gpu=dict(workload=("variable",)))
+def test_vllm_bench_reference(benchmark, metrics, target, workload, start_engine, engine_pool, model_dir, model_shape,
+                              sizes, load_format, tmp_path):
+    """The suite's throughput figure against vLLM's own `vllm bench throughput` code on the same requests,
+    in the same run: a user running vLLM's benchmark beside the suite sees the same number."""
+    settings = serving_settings(model_dir, model_shape, sizes, load_format)
+    wl = variable_workload(sizes)
+    engine = start_engine(settings)
+    timed = [t for _, _, t in timed_rounds(benchmark, lambda: engine.timed_generate(wl), sizes.timing_rounds)]
+    engine_args = engine.settings.llm_kwargs()
+    engine_pool.close()  # vLLM's benchmark starts its own engine: the device must be free
+    ref = run_reference(engine_args, wl, variable_workload(sizes, seed=1), tmp_path, REFERENCE_TIMEOUT_S)
+    out_tokens = sum(r.output_len for r in wl.requests)
+    floor = tol.rate_floor(target.kind)
+    ours = metrics.rate("output_tok_per_s", out_tokens, timed, "tok/s", floor=floor)
+    metrics.metric("vllm_bench_output_tok_per_s", ref["output_tok_per_s"], "tok/s", "higher", floor=floor)
+    ratio = metrics.metric("ratio_to_vllm_bench", ours / ref["output_tok_per_s"], "x", "higher", floor=floor)
+    metrics.param(workload=wl.name, requests=len(wl), settings_changed=changed_settings(settings),
+                  reference="vllm.benchmarks.throughput.run_vllm (vllm bench throughput), own process, "
+                            "engine core in a child process, 1 warm-up pass")
+    allowed = tol.REFERENCE_AGREEMENT[target.kind]
+    assert abs(ratio - 1) <= allowed, (f"suite {ours:,.0f} vs vllm bench throughput {ref['output_tok_per_s']:,.0f} "
+                                       f"output tok/s: {ratio - 1:+.1%} (allowed ±{allowed:.0%})")

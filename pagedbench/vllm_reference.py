@@ -1,0 +1,68 @@
+"""vLLM's own offline throughput benchmark (`vllm bench throughput`) on the suite's requests.
+
+    python -m pagedbench.vllm_reference REQUESTS.json OUT.json
+
+REQUESTS.json: {"engine_args": {...}, "requests": [[prompt ids, output len], ...],
+"warmup": [...]}. It runs `vllm.benchmarks.throughput.run_vllm` — the function behind
+`vllm bench throughput` — in a process of its own at vLLM's defaults (the engine core in
+its own process, as a user's run has it), and writes vLLM's figures: elapsed seconds and
+output tok/s computed as `vllm bench throughput` prints them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .errors import PagedBenchError
+from .workloads import Workload
+
+NOT_INHERITED = ("VLLM_ENABLE_V1_MULTIPROCESSING",)  # the suite's engines run in-process; vLLM's default does not
+
+
+def _sample_requests(pairs):
+    from vllm.benchmarks.datasets import SampleRequest
+
+    return [SampleRequest(prompt={"prompt_token_ids": list(ids)}, prompt_len=len(ids), expected_output_len=out)
+            for ids, out in pairs]
+
+
+def main(argv: list[str]) -> None:
+    from vllm.benchmarks.throughput import run_vllm
+    from vllm.engine.arg_utils import EngineArgs
+
+    spec = json.loads(Path(argv[0]).read_text())
+    requests = _sample_requests(spec["requests"])
+    elapsed, _ = run_vllm(requests, 1, EngineArgs(**spec["engine_args"]), do_profile=False, disable_detokenize=True,
+                          warmup_requests=_sample_requests(spec["warmup"]))
+    out_tokens = sum(r.expected_output_len for r in requests)  # as `vllm bench throughput` counts them
+    Path(argv[1]).write_text(json.dumps({"elapsed_s": elapsed, "output_tok_per_s": out_tokens / elapsed,
+                                         "req_per_s": len(requests) / elapsed}))
+
+
+def run_reference(engine_args: dict, workload: Workload, warmup: Workload, work_dir: Path, timeout_s: float) -> dict:
+    """vLLM's figures for `workload` in a child process (its log beside the files)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    spec, out, log = work_dir / "requests.json", work_dir / "result.json", work_dir / "vllm-bench-throughput.log"
+    pairs = lambda wl: [[list(r.prompt_token_ids), r.output_len] for r in wl.requests]  # noqa: E731
+    spec.write_text(json.dumps({"engine_args": engine_args, "requests": pairs(workload), "warmup": pairs(warmup)}))
+    out.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+    with open(log, "w") as f:
+        try:
+            proc = subprocess.run([sys.executable, "-m", "pagedbench.vllm_reference", str(spec), str(out)],
+                                  stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout_s,
+                                  start_new_session=True)
+        except subprocess.TimeoutExpired as exc:
+            raise PagedBenchError(f"vllm bench throughput did not finish in {timeout_s:.0f} s (log: {log})") from exc
+    if proc.returncode != 0 or not out.is_file():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise PagedBenchError(f"vllm bench throughput failed (exit {proc.returncode}, log: {log}):\n{tail}")
+    return json.loads(out.read_text())
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
