@@ -35,15 +35,14 @@ from .report import (
     concurrent_users_body,
     figures_row,
     fragmentation_body,
-    load_run,
     md_table,
     memory_waste_body,
     memory_waste_title,
-    merge_runs,
     prefix_sharing_body,
     results,
     sorted_by,
 )
+from .run_file import load_run, merge_runs
 
 FIGURES = ("<!-- figures:start -->", "<!-- figures:end -->")
 CPU_TABLES = ("<!-- cpu-tables:start -->", "<!-- cpu-tables:end -->")
