@@ -20,12 +20,11 @@ from pathlib import Path
 from .baseline import STATUSES
 from .errors import PagedBenchError
 from .gate import thresholds
-from .kv import load_shape
+from .kv import GIB, load_shape
 from .run_file import OUTCOMES, load_run, merge_runs, validate_run
 from .run_file import is_number as _is_number
 
 GB = 1e9            # tables in GB follow the vLLM paper; GiB is said where it is GiB
-GIB = float(1 << 30)
 DASH = "–"          # a cell with no data
 
 # (label, shipped config): the models whose bytes the block counts are converted to.
@@ -940,7 +939,7 @@ def figures_row(run: dict) -> list[str]:
     blocks = "; ".join(f"{r.p('block_size')}: {fmt(r.m('num_gpu_blocks'))}" for r in mine) or DASH
     budgets = {r.p("kv_budget_bytes") for r in mine}
     if len(budgets) == 1 and _is_number(budget := budgets.pop()):  # the pool of a test budget, not the whole GPU
-        blocks += f" (in {budget / GIB:,.{0 if budget % (1 << 30) == 0 else 2}f} GiB)"
+        blocks += f" (in {budget / GIB:,.{0 if budget % GIB == 0 else 2}f} GiB)"
 
     waste = DASH
     mw = sorted_by(results(run, "test_memory_waste"), "block_size")

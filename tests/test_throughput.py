@@ -10,11 +10,11 @@ import pytest
 from pagedbench import plan, workloads
 from pagedbench import tolerance as tol
 from pagedbench.hf_engine import HFSettings
+from pagedbench.kv import GIB
 from pagedbench.meters import NvmlSampler, timed_rounds
 from pagedbench.vllm_engine import serving_settings
 
 pytestmark = pytest.mark.throughput
-GIB = 1 << 30
 PROMPT_LEN = 8  # the lab's short prompt
 
 
