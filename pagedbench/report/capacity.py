@@ -25,20 +25,21 @@ def check_hourly_cost(cost) -> float:
 def _concurrent_pick(run: dict) -> Result | None:
     """test_concurrent_users at block size 16 if present, else the smallest block size."""
     rs = sorted_by(results(run, "test_concurrent_users"), "block_size", "budget_tokens", "max_seq_len")
-    return next((r for r in rs if r.p("block_size") == 16), rs[0] if rs else None)
+    return next((r for r in rs if r.param("block_size") == 16), rs[0] if rs else None)
 
 
 def _variable_throughput(run: dict) -> Result | None:
     rs = [r for r in sorted_by(results(run, "test_vllm_throughput"), "model", "workload")
-          if str(r.p("workload") or "").startswith(VARIABLE_WORKLOADS) and r.m("req_per_s") is not None]
+          if str(r.param("workload") or "").startswith(VARIABLE_WORKLOADS) and r.metric("req_per_s") is not None]
     return rs[0] if rs else None
 
 
 def _hf_static(run: dict) -> Result | None:
     """HF generate() with the static cache at the largest batch that has a tok/s and a token count."""
-    rs = [r for r in results(run, "test_hf_generate") if r.p("cache") == "static"
-          and r.n("batch") is not None and r.n("new_tokens") is not None and r.m("tok_per_s") is not None]
-    return max(rs, key=lambda r: r.p("batch")) if rs else None
+    rs = [r for r in results(run, "test_hf_generate") if r.param("cache") == "static"
+          and r.positive_param("batch") is not None and r.positive_param("new_tokens") is not None
+          and r.metric("tok_per_s") is not None]
+    return max(rs, key=lambda r: r.param("batch")) if rs else None
 
 
 def capacity_figures(run: dict) -> tuple[dict, list[str], dict]:
@@ -49,17 +50,17 @@ def capacity_figures(run: dict) -> tuple[dict, list[str], dict]:
         missing.append("test_concurrent_users (max batch, both approaches)")
     else:
         for key, who in (("contiguous_users", "standard"), ("peak_running", "paged")):
-            if users.m(key) is None:
-                missing.append(f"{key} of test_concurrent_users, block {fmt(users.p('block_size'))} ({who} max batch)")
+            if users.metric(key) is None:
+                missing.append(f"{key} of test_concurrent_users, block {fmt(users.param('block_size'))} ({who} max batch)")
     if vllm is None:
         missing.append("req_per_s of test_vllm_throughput on the variable-length workload "
                        f"({' or '.join(w + '*' for w in VARIABLE_WORKLOADS)}; paged requests/s)")
     if hf is None:
         missing.append("tok_per_s of test_hf_generate with the static cache (standard requests/s)")
     figures = {
-        "standard": (users.m("contiguous_users") if users else None,
-                     hf.m("tok_per_s") / hf.p("new_tokens") if hf else None),
-        "paged": (users.m("peak_running") if users else None, vllm.m("req_per_s") if vllm else None),
+        "standard": (users.metric("contiguous_users") if users else None,
+                     hf.metric("tok_per_s") / hf.param("new_tokens") if hf else None),
+        "paged": (users.metric("peak_running") if users else None, vllm.metric("req_per_s") if vllm else None),
     }
     return figures, missing, {"users": users, "vllm": vllm, "hf": hf}
 
@@ -98,22 +99,22 @@ def capacity_body(run: dict, gpu_hourly_cost: float = DEFAULT_GPU_HOURLY_COST) -
     rows.append(["paged ÷ standard", times(ratio(paged_batch, std_batch)), times(ratio(paged_rps, std_rps)),
                  times(ratio(requests_per_day(paged_rps), requests_per_day(std_rps))),
                  times(ratio(cost_per_million(paged_rps, hourly), cost_per_million(std_rps, hourly)), 2)])
-    budget, max_len = users.p("budget_tokens"), users.p("max_seq_len")
-    out_per_req = ratio(vllm.m("output_tok_per_s"), vllm.m("req_per_s"))
+    budget, max_len = users.param("budget_tokens"), users.param("max_seq_len")
+    out_per_req = ratio(vllm.metric("output_tok_per_s"), vllm.metric("req_per_s"))
     caption = (f"Requests/day = requests/s × {SECONDS_PER_DAY:,}; cost per 1M requests = "
                f"**{_hourly_text(hourly)} per GPU-hour** (`--gpu-hourly-cost`) ÷ (requests/s × 3,600) × 10⁶.")
     notes = [
-        f"- **Max batch:** test_concurrent_users, block {fmt(users.p('block_size'))}, a {fmt(budget)}-token KV "
+        f"- **Max batch:** test_concurrent_users, block {fmt(users.param('block_size'))}, a {fmt(budget)}-token KV "
         f"budget: standard = the requests that fit with max_seq_len ({fmt(max_len)}) pre-allocated each; "
         "paged = the most requests vLLM ran at once.",
-        f"- **Paged requests/s:** vLLM offline throughput, {vllm.p('model')}, {vllm.p('workload')} workload "
-        f"({fmt(vllm.p('requests'))} requests"
+        f"- **Paged requests/s:** vLLM offline throughput, {vllm.param('model')}, {vllm.param('workload')} workload "
+        f"({fmt(vllm.param('requests'))} requests"
         + (f", {fmt(out_per_req)} output tokens per request" if out_per_req is not None else "") + ").",
-        f"- **Standard requests/s:** HF `generate()`, {hf.p('model')}, with a pre-allocated static cache at batch "
-        f"{fmt(hf.p('batch'))} (the largest measured): tok/s ÷ {fmt(hf.p('new_tokens'))} new tokens per request.",
+        f"- **Standard requests/s:** HF `generate()`, {hf.param('model')}, with a pre-allocated static cache at batch "
+        f"{fmt(hf.param('batch'))} (the largest measured): tok/s ÷ {fmt(hf.param('new_tokens'))} new tokens per request.",
         "- The requests/s columns come from the throughput tests, which are not held to the max-batch column's "
         "KV budget, and the two engines served different requests"
-        + (f" ({fmt(out_per_req)} vs {fmt(hf.p('new_tokens'))} output tokens each)" if out_per_req is not None
+        + (f" ({fmt(out_per_req)} vs {fmt(hf.param('new_tokens'))} output tokens each)" if out_per_req is not None
            else "")
         + ": the ratios compare the two measured set-ups, not identical work.",
     ]

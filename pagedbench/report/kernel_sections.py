@@ -21,7 +21,7 @@ from .tables import DASH, NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link
 
 def _pick(rs: list[Result], key: str, preferred):
     """preferred where some result has it, else the largest number (else the first value)."""
-    values = {r.p(key) for r in rs}
+    values = {r.param(key) for r in rs}
     if preferred in values:
         return preferred
     numeric = [v for v in values if is_number(v)]
@@ -34,12 +34,12 @@ def decode_slice(paged: list[Result], contiguous: list[Result]) -> tuple[list[Re
     Contiguous kernels have no block size or order; they are sliced by batch alone.
     """
     chosen = {"batch": _pick(paged or contiguous, "batch", 32)}
-    paged = [r for r in paged if r.p("batch") == chosen["batch"]]
+    paged = [r for r in paged if r.param("batch") == chosen["batch"]]
     for key, preferred in (("block_size", 16), ("order", "shuffled")):
         if paged:
             chosen[key] = _pick(paged, key, preferred)
-            paged = [r for r in paged if r.p(key) == chosen[key]]
-    contiguous = [r for r in contiguous if r.p("batch") == chosen["batch"]]
+            paged = [r for r in paged if r.param(key) == chosen[key]]
+    contiguous = [r for r in contiguous if r.param("batch") == chosen["batch"]]
     return sorted_by(paged, "impl", "context"), sorted_by(contiguous, "impl", "context"), chosen
 
 
@@ -53,23 +53,23 @@ def section_decode_attention(run: dict, out_dir: Path) -> str:
     if not paged and not contiguous:
         return head + "\n" + NOT_IN_RUN_PLOT
     shown_paged, shown_contiguous, chosen = decode_slice(paged, contiguous)
-    baselines = sorted({str(r.p("contiguous_baseline")) for r in paged if r.p("contiguous_baseline")})
+    baselines = sorted({str(r.param("contiguous_baseline")) for r in paged if r.param("contiguous_baseline")})
 
     contiguous_ids = {r.nodeid for r in contiguous}
 
     def row(r: Result, full: bool) -> list[str]:
         kind = "contiguous" if r.nodeid in contiguous_ids else "paged"
-        lead = [str(r.p("impl")), kind]
+        lead = [str(r.param("impl")), kind]
         if full:
-            lead += [fmt(r.p("batch")), fmt(r.p("block_size")) if kind == "paged" else DASH,
-                     str(r.p("order")) if kind == "paged" else DASH]
-        return lead + [fmt(r.p("context")), fmt(r.m("latency_us"), 1), fmt(r.m("kv_gbps"), 1),
-                       fmt(r.m("pct_of_copy_bw"), 1, True),
+            lead += [fmt(r.param("batch")), fmt(r.param("block_size")) if kind == "paged" else DASH,
+                     str(r.param("order")) if kind == "paged" else DASH]
+        return lead + [fmt(r.param("context")), fmt(r.metric("latency_us"), 1), fmt(r.metric("kv_gbps"), 1),
+                       fmt(r.metric("pct_of_copy_bw"), 1, True),
                        _signed_pct(paged_overhead_pct(r)) if kind == "paged" else DASH]
 
     tail = ["context", "latency µs", "KV GB/s", "% of copy bandwidth", "paged overhead"]
     where = ", ".join(f"{k} = {v}" for k, v in chosen.items())
-    copy = {r.p("copy_gbps") for r in paged + contiguous if is_number(r.p("copy_gbps"))}
+    copy = {r.param("copy_gbps") for r in paged + contiguous if is_number(r.param("copy_gbps"))}
     note = (f"Shown: {where}. KV GB/s = K and V bytes read per decode step ÷ latency (one layer, "
             "CUDA-event median). Paged overhead = paged latency ÷ latency of the contiguous kernel "
             f"({', '.join(baselines) or DASH}) at the same batch and context − 1; negative = paged was faster.")
@@ -92,10 +92,10 @@ def section_prefill(run: dict, out_dir: Path) -> str:
     head = "## 10. Paged prefill (chunked)\n"
     if not rs:
         return head + "\n" + NOT_IN_RUN
-    impls = sorted({str(r.p("impl")) for r in rs if r.p("impl")})
+    impls = sorted({str(r.param("impl")) for r in rs if r.param("impl")})
     note = (f"The last query-length tokens of each sequence attend causally to the whole context through the "
             f"block table ({', '.join(impls) or DASH}). TFLOP/s counts QKᵀ and PV of the causal tail.")
-    rows = [[fmt(r.p("batch")), fmt(r.p("context")), fmt(r.p("block_size")), fmt(r.p("query_len")),
-             fmt(r.m("latency_us"), 1), fmt(r.m("tflops"), 1)] for r in rs]
+    rows = [[fmt(r.param("batch")), fmt(r.param("context")), fmt(r.param("block_size")), fmt(r.param("query_len")),
+             fmt(r.metric("latency_us"), 1), fmt(r.metric("tflops"), 1)] for r in rs]
     return "\n".join([head, note, "", md_table(["batch", "context", "block size", "query len", "latency µs",
                                                 "TFLOP/s"], rows, numeric_from=0)])

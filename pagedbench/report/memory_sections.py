@@ -26,7 +26,7 @@ from .tables import NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, ratio
 
 
 def memory_waste_title(rs: list[Result]) -> str:
-    users = {r.p("n_requests") for r in rs}
+    users = {r.param("n_requests") for r in rs}
     n = users.pop() if len(users) == 1 else None
     return f"Memory waste, {n} variable-length users" if is_number(n) else "Memory waste, variable-length users"
 
@@ -39,9 +39,9 @@ def memory_waste_body(rs: list[Result], models=BYTE_MODELS) -> str:
         for r in rs:
             for approach, alloc, used in waste_rows(r, bpt) or []:
                 rows.append(([label] if len(models) > 1 else []) + [
-                    fmt(r.p("block_size")), approach, fmt(alloc / GB, 2), fmt(used / GB, 2),
+                    fmt(r.param("block_size")), approach, fmt(alloc / GB, 2), fmt(used / GB, 2),
                     fmt((alloc - used) / GB, 2), fmt(100 * (alloc - used) / alloc if alloc else None, 1, True)])
-    measured_on = sorted({str(r.p("model")) for r in rs})
+    measured_on = sorted({str(r.param("model")) for r in rs})
     converted = "per model" if len(models) > 1 else f"for {models[0][0]}"
     note = (f"Block counts measured on {', '.join(measured_on)}, converted to bytes {converted} "
             "(GB = 10⁹ bytes). Contiguous = every request reserves max_seq_len slots; "
@@ -70,19 +70,19 @@ def concurrent_users_body(rs: list[Result], model=REFERENCE_MODEL) -> str:
     bpt = bytes_per_token(model)
     rows, blocks = [], []
     for r in rs:
-        budget, bs, max_len = r.p("budget_tokens"), r.n("block_size"), r.n("max_seq_len")
+        budget, bs, max_len = r.param("budget_tokens"), r.positive_param("block_size"), r.positive_param("max_seq_len")
         gb = budget * bpt / GB if is_number(budget) else None
-        rows.append([fmt(r.p("block_size")), fmt(budget), fmt(gb, 2), fmt(r.p("max_seq_len")), fmt(r.p("avg_len")),
-                     fmt(r.p("n_offered")), fmt(r.m("contiguous_users")), fmt(r.m("predicted_users")),
-                     fmt(r.m("sim_peak_running")), fmt(r.m("peak_running")), fmt(r.m("preemptions")),
-                     times(ratio(r.m("peak_running"), r.m("contiguous_users")))])
-        peak, running = r.m("peak_blocks"), r.m("peak_running")
+        rows.append([fmt(r.param("block_size")), fmt(budget), fmt(gb, 2), fmt(r.param("max_seq_len")), fmt(r.param("avg_len")),
+                     fmt(r.param("n_offered")), fmt(r.metric("contiguous_users")), fmt(r.metric("predicted_users")),
+                     fmt(r.metric("sim_peak_running")), fmt(r.metric("peak_running")), fmt(r.metric("preemptions")),
+                     times(ratio(r.metric("peak_running"), r.metric("contiguous_users")))])
+        peak, running = r.metric("peak_blocks"), r.metric("peak_running")
         if peak is None:
             continue
         contiguous_gb = running * max_len * bpt / GB if None not in (running, max_len) else None
-        blocks.append([fmt(r.p("block_size")), fmt(running), fmt(peak), fmt(r.m("sim_peak_blocks")),
+        blocks.append([fmt(r.param("block_size")), fmt(running), fmt(peak), fmt(r.metric("sim_peak_blocks")),
                        fmt(block_gb(peak, bs, bpt), 2), fmt(contiguous_gb, 2),
-                       fmt(r.m("paged_vs_contiguous_pct"), 1, True)])
+                       fmt(r.metric("paged_vs_contiguous_pct"), 1, True)])
     headers = ["block size", "budget tokens", f"budget GB ({label})", "max seq len", "avg len", "offered",
                "contiguous users", "predicted paged", "simulated peak", "measured peak running", "preemptions",
                "measured ÷ contiguous"]
@@ -107,15 +107,15 @@ def section_concurrent_users(run: dict, out_dir: Path) -> str:
 
 
 def _hit_rate(r: Result) -> float | None:
-    if r.m("hit_rate_pct") is not None:
-        return r.m("hit_rate_pct")
-    q = r.m("prefix_queries")
-    return 100 * r.m("prefix_hits") / q if q and r.m("prefix_hits") is not None else None
+    if r.metric("hit_rate_pct") is not None:
+        return r.metric("hit_rate_pct")
+    q = r.metric("prefix_queries")
+    return 100 * r.metric("prefix_hits") / q if q and r.metric("prefix_hits") is not None else None
 
 
 def _savings_pct(off: Result | None, on: Result | None) -> float | None:
     """Blocks saved by prefix caching, % of the blocks held without it."""
-    share = ratio(on.m("peak_blocks"), off.m("peak_blocks")) if off and on else None
+    share = ratio(on.metric("peak_blocks"), off.metric("peak_blocks")) if off and on else None
     return None if share is None else 100 * (1 - share)
 
 
@@ -131,8 +131,8 @@ def prefix_sharing_body(pairs, model=REFERENCE_MODEL) -> str:
             if r is None:
                 continue
             saving = _savings_pct(off, on) if r is on else None
-            rows.append([fmt(bs), fmt(users), f"{fmt(shared)} + {fmt(unique)}", state, fmt(r.m("peak_blocks")),
-                         fmt(r.m("predicted_blocks")), fmt(block_gb(r.m("peak_blocks"), bs, bpt), 2),
+            rows.append([fmt(bs), fmt(users), f"{fmt(shared)} + {fmt(unique)}", state, fmt(r.metric("peak_blocks")),
+                         fmt(r.metric("predicted_blocks")), fmt(block_gb(r.metric("peak_blocks"), bs, bpt), 2),
                          fmt(_hit_rate(r), 1, True), fmt(saving, 1, True)])
     headers = ["block size", "users", "shared + unique tokens", "prefix caching", "peak blocks",
                "predicted blocks", f"KV GB ({label})", "prefix hit rate", "savings"]
@@ -157,11 +157,11 @@ def fragmentation_body(rs: list[Result], model=REFERENCE_MODEL) -> str:
     bpt = bytes_per_token(model)
     rows = []
     for r in rs:
-        bs, peak, held = r.p("block_size"), r.m("peak_blocks"), r.m("tokens_held")
+        bs, peak, held = r.param("block_size"), r.metric("peak_blocks"), r.metric("tokens_held")
         slots = peak * bs if peak is not None and is_number(bs) else None
         wasted = slots - held if slots is not None and held is not None else None
-        rows.append([fmt(bs), fmt(held), fmt(peak), fmt(r.m("predicted_peak_blocks")), fmt(slots), fmt(wasted),
-                     fmt(wasted * bpt / GB if wasted is not None else None, 3), fmt(r.m("paged_waste_pct"), 2, True)])
+        rows.append([fmt(bs), fmt(held), fmt(peak), fmt(r.metric("predicted_peak_blocks")), fmt(slots), fmt(wasted),
+                     fmt(wasted * bpt / GB if wasted is not None else None, 3), fmt(r.metric("paged_waste_pct"), 2, True)])
     note = "Wasted tokens = peak blocks × block size − tokens held: the empty tail of each request's last block."
     headers = ["block size", "tokens held", "peak blocks", "predicted blocks", "allocated slots", "wasted tokens",
                f"wasted GB ({label})", "internal fragmentation"]
@@ -183,10 +183,10 @@ def section_block_counts(run: dict, out_dir: Path) -> str:
         return head + "\n" + NOT_IN_RUN
     rows = []
     for r in rs:
-        got, want = r.m("num_gpu_blocks"), r.m("predicted_blocks")
-        budget = r.p("kv_budget_bytes")
-        rows.append([str(r.p("model")), fmt(r.p("block_size")), fmt(budget / GIB if is_number(budget) else None, 2),
+        got, want = r.metric("num_gpu_blocks"), r.metric("predicted_blocks")
+        budget = r.param("kv_budget_bytes")
+        rows.append([str(r.param("model")), fmt(r.param("block_size")), fmt(budget / GIB if is_number(budget) else None, 2),
                      fmt(got), fmt(want), fmt(got - want if None not in (got, want) else None),
-                     fmt(r.m("kv_cache_bytes") / GIB if r.m("kv_cache_bytes") is not None else None, 2)])
+                     fmt(r.metric("kv_cache_bytes") / GIB if r.metric("kv_cache_bytes") is not None else None, 2)])
     headers = ["model", "block size", "KV budget GiB", "vLLM blocks", "predicted blocks", "Δ", "KV cache GiB"]
     return "\n".join([head, md_table(headers, rows)])

@@ -77,9 +77,9 @@ def plot_memory_waste(rs: list[Result], out_dir: Path) -> str | None:
                    edgecolor=dark, linewidth=0.5, label=f"{kind}: wasted" if first else None)
             ax.annotate(f"{100 * (alloc - used) / alloc:.1f}% waste", (x, alloc / GB), ha="center",
                         va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
-    ax.set_xticks(range(len(groups)), [f"block {r.p('block_size')}" for r, _ in groups])
+    ax.set_xticks(range(len(groups)), [f"block {r.param('block_size')}" for r, _ in groups])
     ax.set_ylabel(f"KV cache, GB ({label})")
-    ax.set_title(f"KV memory for {groups[0][0].p('n_requests')} variable-length users: contiguous vs paged")
+    ax.set_title(f"KV memory for {groups[0][0].param('n_requests')} variable-length users: contiguous vs paged")
     ax.set_ylim(0, max(w[0][1] for _, w in groups) / GB * 1.12 or 1)
     _legend_below(fig, ax, ncols=4)
     return _save(fig, out_dir, "memory_waste.png")
@@ -89,20 +89,20 @@ def plot_concurrent_users(rs: list[Result], out_dir: Path) -> str | None:
     bars = (("contiguous_users", "contiguous (max_seq_len each)", "#c44e52"),
             ("predicted_users", "paged, predicted", "#dd8452"),
             ("peak_running", "paged, measured (vLLM)", "#4c72b0"))
-    rs = [r for r in rs if any(r.m(k) is not None for k, _, _ in bars)]
+    rs = [r for r in rs if any(r.metric(k) is not None for k, _, _ in bars)]
     if not rs:
         return None
     fig, ax = _figure()
     width = 0.8 / len(bars)
     for j, (key, name, color) in enumerate(bars):
         xs = [i + (j - 1) * width for i in range(len(rs))]
-        ys = [r.m(key) or 0 for r in rs]
+        ys = [r.metric(key) or 0 for r in rs]
         container = ax.bar(xs, ys, width, color=color, label=name)
-        ax.bar_label(container, labels=[fmt(r.m(key)) for r in rs], fontsize=8, padding=2)
+        ax.bar_label(container, labels=[fmt(r.metric(key)) for r in rs], fontsize=8, padding=2)
     keys = ("block_size", "budget_tokens", "max_seq_len", "avg_len")
     short = {"block_size": "block", "budget_tokens": "budget", "max_seq_len": "max len", "avg_len": "avg len"}
     ax.set_xticks(range(len(rs)), [varying_label(r, rs, keys, short) for r in rs])
-    budgets = {r.p("budget_tokens") for r in rs}
+    budgets = {r.param("budget_tokens") for r in rs}
     budget = "a KV budget"
     if len(budgets) == 1 and is_number(next(iter(budgets))):
         tokens = budgets.pop()
@@ -124,7 +124,7 @@ def plot_prefix_sharing(pairs, out_dir: Path) -> str | None:
     width = 0.38
     all_keys = [k for k, _, _ in pairs]
     for i, ((bs, users, shared, unique), off, on) in enumerate(pairs):
-        gb = {s: block_gb(r.m("peak_blocks"), bs, bpt) if r else None for s, r in (("off", off), ("on", on))}
+        gb = {s: block_gb(r.metric("peak_blocks"), bs, bpt) if r else None for s, r in (("off", off), ("on", on))}
         for j, (state, color) in enumerate((("off", "#c44e52"), ("on", "#4c72b0"))):
             if gb[state] is None:
                 continue
@@ -153,7 +153,7 @@ def plot_prefix_sharing(pairs, out_dir: Path) -> str | None:
 
 
 def plot_max_num_seqs(rs: list[Result], out_dir: Path) -> str | None:
-    pts = [(r.p("max_num_seqs"), r.m("output_tok_per_s")) for r in rs]
+    pts = [(r.param("max_num_seqs"), r.metric("output_tok_per_s")) for r in rs]
     pts = [(x, y) for x, y in pts if is_number(x) and x > 0 and y is not None]
     if not pts:
         return None
@@ -175,7 +175,7 @@ def plot_max_num_seqs(rs: list[Result], out_dir: Path) -> str | None:
         ax.axvline(sat, color="grey", linestyle=":", linewidth=1)
         ax.annotate("saturation", (sat, 0), fontsize=8, color="grey", rotation=90, xytext=(3, 6),
                     textcoords="offset points", va="bottom")
-    models = {str(r.p("model")) for r in rs if r.p("model")}
+    models = {str(r.param("model")) for r in rs if r.param("model")}
     ax.set_title("vLLM throughput vs max-num-seqs" + (f" ({models.pop()})" if len(models) == 1 else ""))
     return _save(fig, out_dir, "max_num_seqs.png")
 
@@ -183,33 +183,33 @@ def plot_max_num_seqs(rs: list[Result], out_dir: Path) -> str | None:
 def plot_decode(paged: list[Result], contiguous: list[Result], chosen: dict, out_dir: Path) -> str | None:
     """Latency (log-log), paged overhead and KV bandwidth vs context; contiguous kernels dashed."""
     def usable(rs):
-        return [r for r in rs if is_number(r.p("context")) and r.p("context") > 0]
+        return [r for r in rs if is_number(r.param("context")) and r.param("context") > 0]
 
     paged, contiguous = usable(paged), usable(contiguous)
-    if not any(r.m("latency_us") is not None for r in paged + contiguous):
+    if not any(r.metric("latency_us") is not None for r in paged + contiguous):
         return None
     from matplotlib import colormaps
 
     fig, (lat, over, bw) = _figure(14, 4.8, ncols=3)
-    impls = sorted({str(r.p("impl")) for r in paged}) + sorted({str(r.p("impl")) for r in contiguous})
+    impls = sorted({str(r.param("impl")) for r in paged}) + sorted({str(r.param("impl")) for r in contiguous})
     colors = dict(zip(impls, colormaps["tab10"].colors))
     for rs, style in ((paged, "-"), (contiguous, "--")):
-        for impl in sorted({str(r.p("impl")) for r in rs}):
-            mine = [r for r in rs if str(r.p("impl")) == impl]
+        for impl in sorted({str(r.param("impl")) for r in rs}):
+            mine = [r for r in rs if str(r.param("impl")) == impl]
             label = f"{impl} ({'paged' if style == '-' else 'contiguous'})"
-            for ax, value in ((lat, lambda r: r.m("latency_us")), (bw, lambda r: r.m("kv_gbps")),
+            for ax, value in ((lat, lambda r: r.metric("latency_us")), (bw, lambda r: r.metric("kv_gbps")),
                               (over, paged_overhead_pct if style == "-" else lambda r: None)):
-                pts = [(r.p("context"), value(r)) for r in mine if value(r) is not None]
+                pts = [(r.param("context"), value(r)) for r in mine if value(r) is not None]
                 if pts:
                     ax.plot(*zip(*pts), style, marker="o", markersize=4, color=colors[impl], label=label)
-    contexts = sorted({r.p("context") for r in paged + contiguous})
+    contexts = sorted({r.param("context") for r in paged + contiguous})
     for ax in (lat, over, bw):
         ax.set_xscale("log", base=2)
         ax.set_xticks(contexts, [f"{c:,}" for c in contexts], fontsize=8)
         ax.minorticks_off()
         ax.grid(True, axis="x", alpha=0.3)
         ax.set_xlabel("context length, tokens (log scale)")
-    lats = [r.m("latency_us") for r in paged + contiguous if r.m("latency_us") is not None]
+    lats = [r.metric("latency_us") for r in paged + contiguous if r.metric("latency_us") is not None]
     positive = all(v > 0 for v in lats)
     lat.set_yscale("log" if positive else "linear")  # a log axis cannot show a zero from a broken run
     if positive:  # 20, 50, 100, 200, ... µs instead of bare powers of ten
@@ -223,7 +223,7 @@ def plot_decode(paged: list[Result], contiguous: list[Result], chosen: dict, out
     over.axhline(0, color="black", linewidth=0.8)
     over.set_ylabel("paged overhead vs contiguous, %")
     over.set_title("Cost of the block table")
-    copy = {r.p("copy_gbps") for r in paged + contiguous if is_number(r.p("copy_gbps"))}
+    copy = {r.param("copy_gbps") for r in paged + contiguous if is_number(r.param("copy_gbps"))}
     if len(copy) == 1:
         gbps = copy.pop()
         bw.axhline(gbps, color="grey", linestyle=":", linewidth=1)

@@ -34,13 +34,15 @@ class Result:
     units: dict
     series: dict = field(default_factory=dict)
 
-    def m(self, name: str) -> float | None:
+    def metric(self, name: str) -> float | None:
+        """The metric's value; None when the test did not record it or it was not finite."""
         return self.metrics.get(name)
 
-    def p(self, name: str):
+    def param(self, name: str):
+        """The param as the test recorded it, of whatever JSON type; None when absent."""
         return self.params.get(name)
 
-    def n(self, name: str) -> float | None:
+    def positive_param(self, name: str) -> float | None:
         """A param that arithmetic needs: a positive number, else None (the cell shows '–')."""
         v = self.params.get(name)
         return v if is_number(v) and v > 0 else None
@@ -74,7 +76,7 @@ def param_order(v):
 
 
 def sorted_by(rs: Iterable[Result], *keys: str) -> list[Result]:
-    return sorted(rs, key=lambda r: tuple(param_order(r.p(k)) for k in keys))
+    return sorted(rs, key=lambda r: tuple(param_order(r.param(k)) for k in keys))
 
 
 @cache
@@ -88,8 +90,8 @@ def block_gb(blocks, block_size, bpt) -> float | None:
 
 def waste_rows(r: Result, bpt: int) -> list[tuple[str, float, float]] | None:
     """(approach, allocated bytes, used bytes) for contiguous and paged, or None when incomplete."""
-    n, max_len, bs = r.n("n_requests"), r.n("max_seq_len"), r.n("block_size")
-    held, peak = r.m("tokens_held"), r.m("peak_blocks")
+    n, max_len, bs = r.positive_param("n_requests"), r.positive_param("max_seq_len"), r.positive_param("block_size")
+    held, peak = r.metric("tokens_held"), r.metric("peak_blocks")
     if None in (n, max_len, bs, held, peak) or peak == 0:
         return None
     used = held * bpt
@@ -104,21 +106,21 @@ def prefix_pairs(rs: list[Result]) -> list[tuple[tuple, Result | None, Result | 
     """(workload params, caching off, caching on) for each workload."""
     pairs: dict[tuple, list] = {}
     for r in rs:
-        key = tuple(r.p(k) for k in PREFIX_KEYS)
-        pairs.setdefault(key, [None, None])[1 if r.p("prefix_caching") else 0] = r
+        key = tuple(r.param(k) for k in PREFIX_KEYS)
+        pairs.setdefault(key, [None, None])[1 if r.param("prefix_caching") else 0] = r
     return [(k, off, on) for k, (off, on) in sorted(pairs.items(), key=lambda kv: tuple(map(param_order, kv[0])))]
 
 
 def saturation(rs: list[Result]):
     """The sweep's saturation point as the test recorded it after its largest point (it grows with the sweep)."""
-    recorded = [r for r in rs if is_number(r.p("max_num_seqs")) and is_number(r.p("saturation_max_num_seqs"))]
-    return max(recorded, key=lambda r: r.p("max_num_seqs")).p("saturation_max_num_seqs") if recorded else None
+    recorded = [r for r in rs if is_number(r.param("max_num_seqs")) and is_number(r.param("saturation_max_num_seqs"))]
+    return max(recorded, key=lambda r: r.param("max_num_seqs")).param("saturation_max_num_seqs") if recorded else None
 
 
 def paged_overhead_pct(r: Result) -> float | None:
     """Paged latency over the contiguous baseline's, − 1, in %; negative = paged was faster."""
-    v = r.p("paged_overhead_pct")
+    v = r.param("paged_overhead_pct")
     if is_number(v) and math.isfinite(v):
         return v
-    ratio_ = r.m("paged_to_contiguous")
+    ratio_ = r.metric("paged_to_contiguous")
     return None if ratio_ is None else 100 * (ratio_ - 1)

@@ -72,8 +72,8 @@ def comparisons_summary(run: dict) -> str:
 
 
 def _best(rs: list[Result], metric: str) -> Result | None:
-    with_value = [r for r in rs if r.m(metric) is not None]
-    return max(with_value, key=lambda r: r.m(metric)) if with_value else None
+    with_value = [r for r in rs if r.metric(metric) is not None]
+    return max(with_value, key=lambda r: r.metric(metric)) if with_value else None
 
 
 FIGURES_HEADERS = ["GPU", "vLLM output tok/s", "HF tok/s", "speed-up", "blocks per block size", "measured waste",
@@ -90,32 +90,32 @@ def figures_row(run: dict) -> list[str]:
     """The cells of figures_table's row, under FIGURES_HEADERS (the README stacks several GPUs' rows)."""
     vllm = _best(results(run, "test_vllm_throughput"), "output_tok_per_s")
     hf = _best(results(run, "test_hf_generate"), "tok_per_s")
-    speedup = vllm.m("speedup_vs_hf") if vllm else None
+    speedup = vllm.metric("speedup_vs_hf") if vllm else None
     if speedup is None:  # the best vLLM row may lack it; any recorded speed-up still says something
-        speedup = max((r.m("speedup_vs_hf") for r in results(run, "test_vllm_throughput")
-                       if r.m("speedup_vs_hf") is not None), default=None)
+        speedup = max((r.metric("speedup_vs_hf") for r in results(run, "test_vllm_throughput")
+                       if r.metric("speedup_vs_hf") is not None), default=None)
 
     counts = results(run, "test_block_counts")
-    models = {str(r.p("model")) for r in counts}
+    models = {str(r.param("model")) for r in counts}
     model = "llama-3.1-8b" if "llama-3.1-8b" in models else min(models, default=None)
-    mine = [r for r in sorted_by(counts, "block_size") if str(r.p("model")) == model
-            and r.m("num_gpu_blocks") is not None]
-    blocks = "; ".join(f"{r.p('block_size')}: {fmt(r.m('num_gpu_blocks'))}" for r in mine) or DASH
-    budgets = {r.p("kv_budget_bytes") for r in mine}
+    mine = [r for r in sorted_by(counts, "block_size") if str(r.param("model")) == model
+            and r.metric("num_gpu_blocks") is not None]
+    blocks = "; ".join(f"{r.param('block_size')}: {fmt(r.metric('num_gpu_blocks'))}" for r in mine) or DASH
+    budgets = {r.param("kv_budget_bytes") for r in mine}
     if len(budgets) == 1 and is_number(budget := budgets.pop()):  # the pool of a test budget, not the whole GPU
         blocks += f" (in {budget / GIB:,.{0 if budget % GIB == 0 else 2}f} GiB)"
 
     waste = DASH
     mw = sorted_by(results(run, "test_memory_waste"), "block_size")
     if mw:
-        r = next((x for x in mw if x.p("block_size") == 16), mw[0])
-        if r.m("paged_waste_pct") is not None:
-            contiguous = r.m("contiguous_waste_pct")
-            waste = (f"paged {r.m('paged_waste_pct'):.1f}% (block {r.p('block_size')})"
+        r = next((x for x in mw if x.param("block_size") == 16), mw[0])
+        if r.metric("paged_waste_pct") is not None:
+            contiguous = r.metric("contiguous_waste_pct")
+            waste = (f"paged {r.metric('paged_waste_pct'):.1f}% (block {r.param('block_size')})"
                      + (f" vs contiguous {contiguous:.1f}%" if contiguous is not None else ""))
 
     dec = _best(results(run, PAGED_DECODE), "kv_gbps")
-    decode = f"{dec.m('kv_gbps'):,.0f} ({dec.p('impl')})" if dec else DASH
-    return [run["slug"], fmt(vllm.m("output_tok_per_s") if vllm else None),
-            fmt(hf.m("tok_per_s") if hf else None), times(speedup),
+    decode = f"{dec.metric('kv_gbps'):,.0f} ({dec.param('impl')})" if dec else DASH
+    return [run["slug"], fmt(vllm.metric("output_tok_per_s") if vllm else None),
+            fmt(hf.metric("tok_per_s") if hf else None), times(speedup),
             blocks, waste, decode]

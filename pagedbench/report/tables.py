@@ -47,5 +47,5 @@ def plot_link(name: str | None, alt: str, why_missing: str = "not in this run") 
 def varying_label(r: Result, rs: list[Result], keys: tuple[str, ...], short: dict | None = None) -> str:
     """Label a result by just the params that differ between rs (keeps plot ticks short)."""
     short = short or {}
-    parts = [f"{short.get(k, k)} {fmt(r.p(k))}" for k in keys if len({str(x.p(k)) for x in rs}) > 1]
-    return ", ".join(parts) or ", ".join(f"{short.get(k, k)} {fmt(r.p(k))}" for k in keys[:1])
+    parts = [f"{short.get(k, k)} {fmt(r.param(k))}" for k in keys if len({str(x.param(k)) for x in rs}) > 1]
+    return ", ".join(parts) or ", ".join(f"{short.get(k, k)} {fmt(r.param(k))}" for k in keys[:1])

@@ -15,8 +15,9 @@ def section_hf_generate(run: dict, out_dir: Path) -> str:
     head = "## 6. Hugging Face generate (baseline)\n"
     if not rs:
         return head + "\n" + NOT_IN_RUN
-    rows = [[str(r.p("model")), str(r.p("cache")), fmt(r.p("batch")), fmt(r.p("new_tokens")), fmt(r.m("tok_per_s"), 1),
-             fmt(r.m("peak_alloc_gib"), 2), fmt(r.m("nvml_peak_gib"), 2), fmt(r.m("kv_cache_gib"), 2)] for r in rs]
+    rows = [[str(r.param("model")), str(r.param("cache")), fmt(r.param("batch")), fmt(r.param("new_tokens")),
+             fmt(r.metric("tok_per_s"), 1), fmt(r.metric("peak_alloc_gib"), 2), fmt(r.metric("nvml_peak_gib"), 2),
+             fmt(r.metric("kv_cache_gib"), 2)] for r in rs]
     headers = ["model", "cache", "batch", "new tokens", "tok/s", "peak alloc GiB", "NVML peak GiB", "KV cache GiB"]
     return "\n".join([head, md_table(headers, rows, numeric_from=2)])
 
@@ -26,9 +27,9 @@ def section_vllm_throughput(run: dict, out_dir: Path) -> str:
     head = "## 7. vLLM offline throughput\n"
     if not rs:
         return head + "\n" + NOT_IN_RUN
-    rows = [[str(r.p("model")), str(r.p("workload")), fmt(r.p("requests")), fmt(r.m("output_tok_per_s"), 1),
-             fmt(r.m("total_tok_per_s"), 1), fmt(r.m("req_per_s"), 2), fmt(r.m("nvml_peak_gib"), 2),
-             times(r.m("speedup_vs_hf"))]
+    rows = [[str(r.param("model")), str(r.param("workload")), fmt(r.param("requests")),
+             fmt(r.metric("output_tok_per_s"), 1), fmt(r.metric("total_tok_per_s"), 1), fmt(r.metric("req_per_s"), 2),
+             fmt(r.metric("nvml_peak_gib"), 2), times(r.metric("speedup_vs_hf"))]
             for r in rs]
     headers = ["model", "workload", "requests", "output tok/s", "total tok/s", "req/s", "NVML peak GiB",
                "speed-up vs HF"]
@@ -42,11 +43,11 @@ def section_max_num_seqs(run: dict, out_dir: Path) -> str:
     head = "## 8. Throughput vs max-num-seqs\n"
     if not rs:
         return head + "\n" + NOT_IN_RUN_PLOT
-    rows = [[fmt(r.p("max_num_seqs")), fmt(r.p("requests")), fmt(r.m("output_tok_per_s"), 1)] for r in rs]
+    rows = [[fmt(r.param("max_num_seqs")), fmt(r.param("requests")), fmt(r.metric("output_tok_per_s"), 1)] for r in rs]
     parts = [head]
     sat = saturation(rs)
     if sat is not None:
-        largest = max((r.p("max_num_seqs") for r in rs if is_number(r.p("max_num_seqs"))), default=None)
+        largest = max((r.param("max_num_seqs") for r in rs if is_number(r.param("max_num_seqs"))), default=None)
         parts += [f"Saturation (first max-num-seqs within 10 % of the best throughput): **{fmt(sat)}**"
                   + (" — the largest point swept: throughput was still rising." if sat == largest else "."), ""]
     return "\n".join(parts + [md_table(["max-num-seqs", "requests", "output tok/s"], rows, numeric_from=0), "",
