@@ -25,7 +25,10 @@ from .throughput_sections import (
     section_vllm_throughput,
 )
 
-SECTIONS: tuple[Callable[[dict, Path], str], ...] = (
+# A section takes (run, out_dir) and returns (title, markdown body); plots it makes land in out_dir.
+# Their numbers come from this order: a section added or moved renumbers the rest.
+Section = Callable[[dict, Path], tuple[str, str]]
+SECTIONS: tuple[Section, ...] = (
     section_memory_waste, section_concurrent_users, section_prefix_sharing, section_fragmentation,
     section_block_counts, section_hf_generate, section_vllm_throughput, section_max_num_seqs,
     section_decode_attention, section_prefill, section_memory_timeline,
@@ -37,7 +40,9 @@ def render(run: dict, out_dir: Path, sources: list | None = None,
     """The whole markdown document; writes the plots into out_dir on the way."""
     parts = [header(run, sources or []), comparisons_summary(run), "## Headline figures\n\n" + figures_table(run),
              section_capacity(run, out_dir, gpu_hourly_cost)]
-    parts += [section(run, out_dir) for section in SECTIONS]
+    for number, section in enumerate(SECTIONS, 1):
+        title, body = section(run, out_dir)
+        parts.append(f"## {number}. {title}\n\n{body}")
     return "\n\n".join(parts) + "\n"
 
 

@@ -47,11 +47,11 @@ def _signed_pct(v) -> str:
     return DASH if v is None else f"{round(v, 1) + 0.0:+.1f}%"  # + 0.0: no "-0.0%"
 
 
-def section_decode_attention(run: dict, out_dir: Path) -> str:
+def section_decode_attention(run: dict, out_dir: Path) -> tuple[str, str]:
     paged, contiguous = results(run, PAGED_DECODE), results(run, CONTIGUOUS_DECODE)
-    head = "## 9. Decode attention kernels\n"
+    title = "Decode attention kernels"
     if not paged and not contiguous:
-        return head + "\n" + NOT_IN_RUN_PLOT
+        return title, NOT_IN_RUN_PLOT
     shown_paged, shown_contiguous, chosen = decode_slice(paged, contiguous)
     baselines = sorted({str(r.param("contiguous_baseline")) for r in paged if r.param("contiguous_baseline")})
 
@@ -76,7 +76,7 @@ def section_decode_attention(run: dict, out_dir: Path) -> str:
     if len(copy) == 1:
         note += f" Copy bandwidth measured on this GPU: {fmt(copy.pop())} GB/s."
     shown = shown_paged + shown_contiguous
-    parts = [head, note, "", md_table(["impl", "kind", *tail], [row(r, False) for r in shown], text=(1,)), "",
+    parts = [note, "", md_table(["impl", "kind", *tail], [row(r, False) for r in shown], text=(1,)), "",
              plot_link(plot_decode(shown_paged, shown_contiguous, chosen, out_dir), "decode latency vs context")]
     every = (sorted_by(paged, "impl", "batch", "block_size", "order", "context")
              + sorted_by(contiguous, "impl", "batch", "context"))
@@ -84,18 +84,18 @@ def section_decode_attention(run: dict, out_dir: Path) -> str:
         parts += ["", f"<details><summary>All {len(every)} kernel configurations</summary>", "",
                   md_table(["impl", "kind", "batch", "block size", "order", *tail], [row(r, True) for r in every],
                            text=(1, 4)), "", "</details>"]
-    return "\n".join(parts)
+    return title, "\n".join(parts)
 
 
-def section_prefill(run: dict, out_dir: Path) -> str:
+def section_prefill(run: dict, out_dir: Path) -> tuple[str, str]:
     rs = sorted_by(results(run, PAGED_PREFILL), "batch", "context", "block_size")
-    head = "## 10. Paged prefill (chunked)\n"
+    title = "Paged prefill (chunked)"
     if not rs:
-        return head + "\n" + NOT_IN_RUN
+        return title, NOT_IN_RUN
     impls = sorted({str(r.param("impl")) for r in rs if r.param("impl")})
     note = (f"The last query-length tokens of each sequence attend causally to the whole context through the "
             f"block table ({', '.join(impls) or DASH}). TFLOP/s counts QKᵀ and PV of the causal tail.")
     rows = [[fmt(r.param("batch")), fmt(r.param("context")), fmt(r.param("block_size")), fmt(r.param("query_len")),
              fmt(r.metric("latency_us"), 1), fmt(r.metric("tflops"), 1)] for r in rs]
-    return "\n".join([head, note, "", md_table(["batch", "context", "block size", "query len", "latency µs",
-                                                "TFLOP/s"], rows, numeric_from=0)])
+    return title, "\n".join([note, "", md_table(["batch", "context", "block size", "query len", "latency µs",
+                                                       "TFLOP/s"], rows, numeric_from=0)])

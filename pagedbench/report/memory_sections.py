@@ -53,12 +53,12 @@ def memory_waste_body(rs: list[Result], models=BYTE_MODELS) -> str:
     return "\n".join([note, "", table])
 
 
-def section_memory_waste(run: dict, out_dir: Path) -> str:
+def section_memory_waste(run: dict, out_dir: Path) -> tuple[str, str]:
     rs = sorted_by(results(run, "test_memory_waste"), "block_size")
-    head = f"## 1. {memory_waste_title(rs)}\n"
+    title = memory_waste_title(rs)
     if not rs:
-        return head + "\n" + NOT_IN_RUN_PLOT
-    return "\n".join([head, memory_waste_body(rs), "", plot_link(plot_memory_waste(rs, out_dir), "memory waste")])
+        return title, NOT_IN_RUN_PLOT
+    return title, "\n".join([memory_waste_body(rs), "", plot_link(plot_memory_waste(rs, out_dir), "memory waste")])
 
 
 CONCURRENT_TITLE = "Concurrent users under a KV budget"
@@ -97,13 +97,13 @@ def concurrent_users_body(rs: list[Result], model=REFERENCE_MODEL) -> str:
     return "\n".join(parts)
 
 
-def section_concurrent_users(run: dict, out_dir: Path) -> str:
+def section_concurrent_users(run: dict, out_dir: Path) -> tuple[str, str]:
     rs = sorted_by(results(run, "test_concurrent_users"), "budget_tokens", "block_size", "max_seq_len")
-    head = f"## 2. {CONCURRENT_TITLE}\n"
+    title = CONCURRENT_TITLE
     if not rs:
-        return head + "\n" + NOT_IN_RUN_PLOT
-    return "\n".join([head, concurrent_users_body(rs), "",
-                      plot_link(plot_concurrent_users(rs, out_dir), "concurrent users")])
+        return title, NOT_IN_RUN_PLOT
+    return title, "\n".join([concurrent_users_body(rs), "",
+                             plot_link(plot_concurrent_users(rs, out_dir), "concurrent users")])
 
 
 def _hit_rate(r: Result) -> float | None:
@@ -140,13 +140,13 @@ def prefix_sharing_body(pairs, model=REFERENCE_MODEL) -> str:
     return "\n".join([note, "", md_table(headers, rows, numeric_from=4)])
 
 
-def section_prefix_sharing(run: dict, out_dir: Path) -> str:
+def section_prefix_sharing(run: dict, out_dir: Path) -> tuple[str, str]:
     pairs = prefix_pairs(results(run, "test_prefix_sharing"))
-    head = f"## 3. {PREFIX_TITLE}\n"
+    title = PREFIX_TITLE
     if not pairs:
-        return head + "\n" + NOT_IN_RUN_PLOT
-    return "\n".join([head, prefix_sharing_body(pairs), "",
-                      plot_link(plot_prefix_sharing(pairs, out_dir), "prefix sharing")])
+        return title, NOT_IN_RUN_PLOT
+    return title, "\n".join([prefix_sharing_body(pairs), "",
+                             plot_link(plot_prefix_sharing(pairs, out_dir), "prefix sharing")])
 
 
 FRAGMENTATION_TITLE = "Internal fragmentation by block size"
@@ -168,19 +168,19 @@ def fragmentation_body(rs: list[Result], model=REFERENCE_MODEL) -> str:
     return "\n".join([note, "", md_table(headers, rows, numeric_from=0)])
 
 
-def section_fragmentation(run: dict, out_dir: Path) -> str:
+def section_fragmentation(run: dict, out_dir: Path) -> tuple[str, str]:
     rs = sorted_by(results(run, "test_memory_waste"), "block_size")
-    head = f"## 4. {FRAGMENTATION_TITLE}\n"
+    title = FRAGMENTATION_TITLE
     if not rs:
-        return head + "\n" + NOT_IN_RUN
-    return "\n".join([head, fragmentation_body(rs)])
+        return title, NOT_IN_RUN
+    return title, fragmentation_body(rs)
 
 
-def section_block_counts(run: dict, out_dir: Path) -> str:
+def section_block_counts(run: dict, out_dir: Path) -> tuple[str, str]:
     rs = sorted_by(results(run, "test_block_counts"), "model", "kv_budget_bytes", "block_size")
-    head = "## 5. Block pool size for a KV budget\n"
+    title = "Block pool size for a KV budget"
     if not rs:
-        return head + "\n" + NOT_IN_RUN
+        return title, NOT_IN_RUN
     rows = []
     for r in rs:
         got, want = r.metric("num_gpu_blocks"), r.metric("predicted_blocks")
@@ -189,4 +189,4 @@ def section_block_counts(run: dict, out_dir: Path) -> str:
                      fmt(got), fmt(want), fmt(got - want if None not in (got, want) else None),
                      fmt(r.metric("kv_cache_bytes") / GIB if r.metric("kv_cache_bytes") is not None else None, 2)])
     headers = ["model", "block size", "KV budget GiB", "vLLM blocks", "predicted blocks", "Δ", "KV cache GiB"]
-    return "\n".join([head, md_table(headers, rows)])
+    return title, md_table(headers, rows)
