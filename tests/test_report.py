@@ -7,6 +7,7 @@ measurement. Expected table cells are computed from first principles
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pagedbench.errors import PagedBenchError
-from pagedbench.report import figures_table, report, write_report
+from pagedbench.report import TEST_FUNCTIONS, figures_table, report, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -173,6 +174,14 @@ def full_report(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("report")
     path = write_report(synthetic_run(), out)
     return out, path.read_text()
+
+
+def test_every_test_function_the_report_reads_exists():
+    """A renamed test must fail here, not leave its report section empty."""
+    defined = {node.name for path in (REPO / "tests").glob("*.py")
+               for node in ast.walk(ast.parse(path.read_text(), str(path)))
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")}
+    assert sorted(set(TEST_FUNCTIONS) - defined) == []
 
 
 def test_cli_writes_report_and_pngs_to_default_dir(tmp_path):

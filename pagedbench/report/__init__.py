@@ -29,15 +29,34 @@ from .memory_sections import (
     prefix_sharing_body,
 )
 from .plots import PLOTS
-from .results import BYTE_MODELS, REFERENCE_MODEL, Result, prefix_pairs, results, sorted_by
+from .results import (
+    BLOCK_COUNTS,
+    BYTE_MODELS,
+    CONCURRENT_USERS,
+    CONTIGUOUS_DECODE,
+    HF_GENERATE,
+    MAX_NUM_SEQS_SWEEP,
+    MEMORY_WASTE,
+    PAGED_DECODE,
+    PAGED_PREFILL,
+    PREFIX_SHARING,
+    REFERENCE_MODEL,
+    TEST_FUNCTIONS,
+    VLLM_THROUGHPUT,
+    Result,
+    prefix_pairs,
+    results,
+    sorted_by,
+)
 from .summary import FIGURES_HEADERS, FIGURES_TEXT_COLUMNS, figures_row, figures_table
 from .tables import DASH, NOT_IN_RUN, fmt, md_table
 
 __all__ = [
-    "BYTE_MODELS", "CAPACITY_TITLE", "CONCURRENT_TITLE", "DASH", "DEFAULT_GPU_HOURLY_COST", "FIGURES_HEADERS",
-    "FIGURES_TEXT_COLUMNS", "FRAGMENTATION_TITLE", "NOT_IN_RUN", "PLOTS", "PREFIX_TITLE", "REFERENCE_MODEL",
-    "SECTIONS", "Result", "capacity_body", "check_hourly_cost", "concurrent_users_body", "figures_row",
-    "figures_table", "fmt", "fragmentation_body", "load_run", "md_table", "memory_waste_body", "memory_waste_title",
-    "merge_runs", "prefix_pairs", "prefix_sharing_body", "render", "report", "results", "sorted_by", "validate_run",
-    "write_report",
+    "BLOCK_COUNTS", "BYTE_MODELS", "CAPACITY_TITLE", "CONCURRENT_TITLE", "CONCURRENT_USERS", "CONTIGUOUS_DECODE",
+    "DASH", "DEFAULT_GPU_HOURLY_COST", "FIGURES_HEADERS", "FIGURES_TEXT_COLUMNS", "FRAGMENTATION_TITLE",
+    "HF_GENERATE", "MAX_NUM_SEQS_SWEEP", "MEMORY_WASTE", "NOT_IN_RUN", "PAGED_DECODE", "PAGED_PREFILL", "PLOTS",
+    "PREFIX_SHARING", "PREFIX_TITLE", "REFERENCE_MODEL", "Result", "SECTIONS", "TEST_FUNCTIONS", "VLLM_THROUGHPUT",
+    "capacity_body", "check_hourly_cost", "concurrent_users_body", "figures_row", "figures_table", "fmt",
+    "fragmentation_body", "load_run", "md_table", "memory_waste_body", "memory_waste_title", "merge_runs",
+    "prefix_pairs", "prefix_sharing_body", "render", "report", "results", "sorted_by", "validate_run", "write_report",
 ]

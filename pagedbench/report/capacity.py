@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import PagedBenchError
 from ..run_file import is_number
-from .results import Result, results, sorted_by
+from .results import CONCURRENT_USERS, HF_GENERATE, VLLM_THROUGHPUT, Result, results, sorted_by
 from .tables import DASH, fmt, md_table, ratio, times
 
 DEFAULT_GPU_HOURLY_COST = 2.50   # $ per GPU-hour; --gpu-hourly-cost changes it
@@ -24,19 +24,19 @@ def check_hourly_cost(cost) -> float:
 
 def _concurrent_pick(run: dict) -> Result | None:
     """test_concurrent_users at block size 16 if present, else the smallest block size."""
-    rs = sorted_by(results(run, "test_concurrent_users"), "block_size", "budget_tokens", "max_seq_len")
+    rs = sorted_by(results(run, CONCURRENT_USERS), "block_size", "budget_tokens", "max_seq_len")
     return next((r for r in rs if r.param("block_size") == 16), rs[0] if rs else None)
 
 
 def _variable_throughput(run: dict) -> Result | None:
-    rs = [r for r in sorted_by(results(run, "test_vllm_throughput"), "model", "workload")
+    rs = [r for r in sorted_by(results(run, VLLM_THROUGHPUT), "model", "workload")
           if str(r.param("workload") or "").startswith(VARIABLE_WORKLOADS) and r.metric("req_per_s") is not None]
     return rs[0] if rs else None
 
 
 def _hf_static(run: dict) -> Result | None:
     """HF generate() with the static cache at the largest batch that has a tok/s and a token count."""
-    rs = [r for r in results(run, "test_hf_generate") if r.param("cache") == "static"
+    rs = [r for r in results(run, HF_GENERATE) if r.param("cache") == "static"
           and r.positive_param("batch") is not None and r.positive_param("new_tokens") is not None
           and r.metric("tok_per_s") is not None]
     return max(rs, key=lambda r: r.param("batch")) if rs else None
@@ -47,16 +47,16 @@ def capacity_figures(run: dict) -> tuple[dict, list[str], dict]:
     users, vllm, hf = _concurrent_pick(run), _variable_throughput(run), _hf_static(run)
     missing = []
     if users is None:
-        missing.append("test_concurrent_users (max batch, both approaches)")
+        missing.append(f"{CONCURRENT_USERS} (max batch, both approaches)")
     else:
         for key, who in (("contiguous_users", "standard"), ("peak_running", "paged")):
             if users.metric(key) is None:
-                missing.append(f"{key} of test_concurrent_users, block {fmt(users.param('block_size'))} ({who} max batch)")
+                missing.append(f"{key} of {CONCURRENT_USERS}, block {fmt(users.param('block_size'))} ({who} max batch)")
     if vllm is None:
-        missing.append("req_per_s of test_vllm_throughput on the variable-length workload "
+        missing.append(f"req_per_s of {VLLM_THROUGHPUT} on the variable-length workload "
                        f"({' or '.join(w + '*' for w in VARIABLE_WORKLOADS)}; paged requests/s)")
     if hf is None:
-        missing.append("tok_per_s of test_hf_generate with the static cache (standard requests/s)")
+        missing.append(f"tok_per_s of {HF_GENERATE} with the static cache (standard requests/s)")
     figures = {
         "standard": (users.metric("contiguous_users") if users else None,
                      hf.metric("tok_per_s") / hf.param("new_tokens") if hf else None),
@@ -104,7 +104,7 @@ def capacity_body(run: dict, gpu_hourly_cost: float = DEFAULT_GPU_HOURLY_COST) -
     caption = (f"Requests/day = requests/s × {SECONDS_PER_DAY:,}; cost per 1M requests = "
                f"**{_hourly_text(hourly)} per GPU-hour** (`--gpu-hourly-cost`) ÷ (requests/s × 3,600) × 10⁶.")
     notes = [
-        f"- **Max batch:** test_concurrent_users, block {fmt(users.param('block_size'))}, a {fmt(budget)}-token KV "
+        f"- **Max batch:** {CONCURRENT_USERS}, block {fmt(users.param('block_size'))}, a {fmt(budget)}-token KV "
         f"budget: standard = the requests that fit with max_seq_len ({fmt(max_len)}) pre-allocated each; "
         "paged = the most requests vLLM ran at once.",
         f"- **Paged requests/s:** vLLM offline throughput, {vllm.param('model')}, {vllm.param('workload')} workload "

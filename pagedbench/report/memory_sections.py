@@ -11,8 +11,12 @@ from ..kv import GIB
 from ..run_file import is_number
 from .plots import plot_concurrent_users, plot_memory_waste, plot_prefix_sharing
 from .results import (
+    BLOCK_COUNTS,
     BYTE_MODELS,
+    CONCURRENT_USERS,
     GB,
+    MEMORY_WASTE,
+    PREFIX_SHARING,
     REFERENCE_MODEL,
     Result,
     block_gb,
@@ -54,7 +58,7 @@ def memory_waste_body(rs: list[Result], models=BYTE_MODELS) -> str:
 
 
 def section_memory_waste(run: dict, out_dir: Path) -> tuple[str, str]:
-    rs = sorted_by(results(run, "test_memory_waste"), "block_size")
+    rs = sorted_by(results(run, MEMORY_WASTE), "block_size")
     title = memory_waste_title(rs)
     if not rs:
         return title, NOT_IN_RUN_PLOT
@@ -98,7 +102,7 @@ def concurrent_users_body(rs: list[Result], model=REFERENCE_MODEL) -> str:
 
 
 def section_concurrent_users(run: dict, out_dir: Path) -> tuple[str, str]:
-    rs = sorted_by(results(run, "test_concurrent_users"), "budget_tokens", "block_size", "max_seq_len")
+    rs = sorted_by(results(run, CONCURRENT_USERS), "budget_tokens", "block_size", "max_seq_len")
     title = CONCURRENT_TITLE
     if not rs:
         return title, NOT_IN_RUN_PLOT
@@ -141,7 +145,7 @@ def prefix_sharing_body(pairs, model=REFERENCE_MODEL) -> str:
 
 
 def section_prefix_sharing(run: dict, out_dir: Path) -> tuple[str, str]:
-    pairs = prefix_pairs(results(run, "test_prefix_sharing"))
+    pairs = prefix_pairs(results(run, PREFIX_SHARING))
     title = PREFIX_TITLE
     if not pairs:
         return title, NOT_IN_RUN_PLOT
@@ -169,7 +173,7 @@ def fragmentation_body(rs: list[Result], model=REFERENCE_MODEL) -> str:
 
 
 def section_fragmentation(run: dict, out_dir: Path) -> tuple[str, str]:
-    rs = sorted_by(results(run, "test_memory_waste"), "block_size")
+    rs = sorted_by(results(run, MEMORY_WASTE), "block_size")
     title = FRAGMENTATION_TITLE
     if not rs:
         return title, NOT_IN_RUN
@@ -177,7 +181,7 @@ def section_fragmentation(run: dict, out_dir: Path) -> tuple[str, str]:
 
 
 def section_block_counts(run: dict, out_dir: Path) -> tuple[str, str]:
-    rs = sorted_by(results(run, "test_block_counts"), "model", "kv_budget_bytes", "block_size")
+    rs = sorted_by(results(run, BLOCK_COUNTS), "model", "kv_budget_bytes", "block_size")
     title = "Block pool size for a KV budget"
     if not rs:
         return title, NOT_IN_RUN

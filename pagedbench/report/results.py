@@ -22,7 +22,21 @@ GB = 1e9            # tables in GB follow the vLLM paper; GiB is said where it i
 BYTE_MODELS = (("LLaMA-7B fp16", "llama-7b"), ("Llama-3.1-8B bf16", "llama-3.1-8b"))
 REFERENCE_MODEL = BYTE_MODELS[0]  # single-model tables and plots use LLaMA-7B, as the tutorial does
 
-PAGED_DECODE, CONTIGUOUS_DECODE, PAGED_PREFILL = "test_paged_decode", "test_contiguous_decode", "test_paged_prefill"
+# The test functions the report and the README read, each with what reads it. Results are found by
+# function name, so a renamed test would silently empty its section: every name is written here
+# once, and tests/test_report.py fails when one is no longer a test function in tests/.
+MEMORY_WASTE = "test_memory_waste"              # Memory waste, Internal fragmentation; headline waste; README
+CONCURRENT_USERS = "test_concurrent_users"      # Concurrent users; the capacity table's max batch; README
+PREFIX_SHARING = "test_prefix_sharing"          # Prefix sharing; README
+BLOCK_COUNTS = "test_block_counts"              # Block pool size; headline blocks per block size
+HF_GENERATE = "test_hf_generate"                # Hugging Face generate; capacity's standard requests/s; headline
+VLLM_THROUGHPUT = "test_vllm_throughput"        # vLLM offline throughput; capacity's paged requests/s; headline
+MAX_NUM_SEQS_SWEEP = "test_max_num_seqs_sweep"  # Throughput vs max-num-seqs
+PAGED_DECODE = "test_paged_decode"              # Decode attention kernels; headline decode GB/s
+CONTIGUOUS_DECODE = "test_contiguous_decode"    # Decode attention kernels: the contiguous baseline
+PAGED_PREFILL = "test_paged_prefill"            # Paged prefill
+TEST_FUNCTIONS = (MEMORY_WASTE, CONCURRENT_USERS, PREFIX_SHARING, BLOCK_COUNTS, HF_GENERATE, VLLM_THROUGHPUT,
+                  MAX_NUM_SEQS_SWEEP, PAGED_DECODE, CONTIGUOUS_DECODE, PAGED_PREFILL)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from ..baseline import STATUSES
 from ..gate import thresholds
 from ..kv import GIB
 from ..run_file import OUTCOMES, is_number
-from .results import PAGED_DECODE, Result, results, sorted_by
+from .results import BLOCK_COUNTS, HF_GENERATE, MEMORY_WASTE, PAGED_DECODE, VLLM_THROUGHPUT, Result, results, sorted_by
 from .tables import DASH, fmt, md_table, times
 
 
@@ -88,14 +88,14 @@ def figures_table(run: dict) -> str:
 
 def figures_row(run: dict) -> list[str]:
     """The cells of figures_table's row, under FIGURES_HEADERS (the README stacks several GPUs' rows)."""
-    vllm = _best(results(run, "test_vllm_throughput"), "output_tok_per_s")
-    hf = _best(results(run, "test_hf_generate"), "tok_per_s")
+    vllm = _best(results(run, VLLM_THROUGHPUT), "output_tok_per_s")
+    hf = _best(results(run, HF_GENERATE), "tok_per_s")
     speedup = vllm.metric("speedup_vs_hf") if vllm else None
     if speedup is None:  # the best vLLM row may lack it; any recorded speed-up still says something
-        speedup = max((r.metric("speedup_vs_hf") for r in results(run, "test_vllm_throughput")
+        speedup = max((r.metric("speedup_vs_hf") for r in results(run, VLLM_THROUGHPUT)
                        if r.metric("speedup_vs_hf") is not None), default=None)
 
-    counts = results(run, "test_block_counts")
+    counts = results(run, BLOCK_COUNTS)
     models = {str(r.param("model")) for r in counts}
     model = "llama-3.1-8b" if "llama-3.1-8b" in models else min(models, default=None)
     mine = [r for r in sorted_by(counts, "block_size") if str(r.param("model")) == model
@@ -106,7 +106,7 @@ def figures_row(run: dict) -> list[str]:
         blocks += f" (in {budget / GIB:,.{0 if budget % GIB == 0 else 2}f} GiB)"
 
     waste = DASH
-    mw = sorted_by(results(run, "test_memory_waste"), "block_size")
+    mw = sorted_by(results(run, MEMORY_WASTE), "block_size")
     if mw:
         r = next((x for x in mw if x.param("block_size") == 16), mw[0])
         if r.metric("paged_waste_pct") is not None:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from ..run_file import is_number
 from .plots import plot_max_num_seqs, plot_memory_timeline
-from .results import results, saturation, sorted_by
+from .results import HF_GENERATE, MAX_NUM_SEQS_SWEEP, VLLM_THROUGHPUT, results, saturation, sorted_by
 from .tables import NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, times
 
 
 def section_hf_generate(run: dict, out_dir: Path) -> tuple[str, str]:
-    rs = sorted_by(results(run, "test_hf_generate"), "model", "cache", "batch", "new_tokens")
+    rs = sorted_by(results(run, HF_GENERATE), "model", "cache", "batch", "new_tokens")
     title = "Hugging Face generate (baseline)"
     if not rs:
         return title, NOT_IN_RUN
@@ -23,7 +23,7 @@ def section_hf_generate(run: dict, out_dir: Path) -> tuple[str, str]:
 
 
 def section_vllm_throughput(run: dict, out_dir: Path) -> tuple[str, str]:
-    rs = sorted_by(results(run, "test_vllm_throughput"), "model", "workload")
+    rs = sorted_by(results(run, VLLM_THROUGHPUT), "model", "workload")
     title = "vLLM offline throughput"
     if not rs:
         return title, NOT_IN_RUN
@@ -39,7 +39,7 @@ def section_vllm_throughput(run: dict, out_dir: Path) -> tuple[str, str]:
 
 
 def section_max_num_seqs(run: dict, out_dir: Path) -> tuple[str, str]:
-    rs = [r for r in sorted_by(results(run, "test_max_num_seqs_sweep"), "max_num_seqs")]
+    rs = [r for r in sorted_by(results(run, MAX_NUM_SEQS_SWEEP), "max_num_seqs")]
     title = "Throughput vs max-num-seqs"
     if not rs:
         return title, NOT_IN_RUN_PLOT
