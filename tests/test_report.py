@@ -516,11 +516,19 @@ def test_gpu_hourly_cost_rejects_bad_values(tmp_path, bad):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_default_cost_matches_report_default():
+def test_cli_default_cost_is_the_reports():
     from pagedbench import __main__ as cli
-    from pagedbench import report as rep
+    from pagedbench.report import capacity
 
-    assert cli.DEFAULT_GPU_HOURLY_COST == rep.DEFAULT_GPU_HOURLY_COST == 2.50
+    assert cli._parser().parse_args(["report", "run.json"]).gpu_hourly_cost == capacity.DEFAULT_GPU_HOURLY_COST == 2.50
+
+
+def test_cli_loads_matplotlib_only_for_a_report(tmp_path):
+    code = ("import sys; from pagedbench.__main__ import main; "
+            f"main(['readme', '--readme', {str(tmp_path / 'none.md')!r}]); print('matplotlib' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.stdout.strip() == "False", proc.stderr
 
 
 def _without(run: dict, *needles: str) -> dict:

@@ -1,4 +1,8 @@
-"""The tutorial's "Real-World Impact" table (capacity and cost), from measured figures only."""
+"""The tutorial's "Real-World Impact" table (capacity and cost), from measured figures only.
+
+The command line reads the hourly cost's default and check from here for every command, so
+nothing this imports may load matplotlib.
+"""
 
 from __future__ import annotations
 
