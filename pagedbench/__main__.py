@@ -13,12 +13,10 @@ bad arguments).
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
 from .errors import PagedBenchError
-
-DEFAULT_GPU_HOURLY_COST = 2.50  # = report.DEFAULT_GPU_HOURLY_COST; report loads only when a report is asked for
+from .report.capacity import DEFAULT_GPU_HOURLY_COST, check_hourly_cost  # loads no matplotlib: plots import it when they draw
 
 
 def _hourly_cost(text: str) -> float:
@@ -26,9 +24,10 @@ def _hourly_cost(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of $ per GPU-hour, got {text!r}")
-    return value
+    try:
+        return check_hourly_cost(value)
+    except PagedBenchError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "report":
-            from .report import report  # matplotlib loads only when a report is asked for
+            from .report import report
 
             print(f"wrote {report(args.runs, args.out, args.gpu_hourly_cost)}")
         elif args.command == "readme":

@@ -9,18 +9,14 @@ run JSON and, with --update-baselines, merges clean results into the baselines.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import baseline as bl
-from . import health
+from . import health, run_file
 from . import tolerance as tol
 from .recorder import Recorder
-
-RUN_SCHEMA_VERSION = 1  # the run JSON (report.py reads it); baselines have their own bl.SCHEMA_VERSION
 
 
 @dataclass
@@ -52,7 +48,7 @@ class Gate:
         self.dir = Path(self.dir)
         self.identity = bl.device_identity(self.device)
         self.is_gpu = self.device.get("slug", "cpu") != "cpu"
-        self.started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        self.started = run_file.now()
         self._baselines: dict[str, bl.Baseline | None] = {}
 
     def baseline(self, slug: str) -> bl.Baseline | None:
@@ -156,21 +152,9 @@ class Gate:
             self.results[test_id]["outcome"] = outcome
 
     # -- session end -----------------------------------------------------------------
-    def run_document(self, interrupted: bool) -> dict:
-        return {
-            "schema_version": RUN_SCHEMA_VERSION, "slug": self.device.get("slug", "cpu"), "gpu": self.device,
-            "identity": self.identity, "versions": self.versions, "commit": self.commit, "started": self.started,
-            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "interrupted": interrupted, "tests": self.results,
-        }
-
     def write_run(self, path: Path, interrupted: bool) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.run_document(interrupted), indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
-        self.run_path = path
+        self.run_path = run_file.write_run(path, run_file.run_document(
+            self.device, self.identity, self.versions, self.commit, self.started, interrupted, self.results))
 
     def write_baselines(self) -> list[Path]:
         """Merge every clean passed test's metrics into baselines/<slug>.json, one atomic write per slug."""

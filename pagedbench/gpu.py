@@ -46,6 +46,16 @@ def slug_for(name: str) -> str:
     return cleaned or "unknown-gpu"
 
 
+def multi_slug(slug: str, n: int) -> str:
+    """Id of an n-GPU setup of one GPU model ('h200x2'); one GPU keeps the plain slug."""
+    return slug if n == 1 else f"{slug}x{n}"
+
+
+def is_multi_slug(slug: str) -> bool:
+    """Whether slug names a several-GPU setup, as multi_slug writes it."""
+    return re.search(r"x\d+$", slug) is not None
+
+
 @dataclass(frozen=True)
 class Device:
     slug: str                       # one GPU's model ('h100'), 'cpu' when there is no CUDA device
@@ -68,7 +78,7 @@ class Device:
 
     def multi_slug(self, n: int) -> str:
         """Id of an n-GPU setup of this model ('h200x2'); one GPU keeps the plain slug."""
-        return self.slug if n == 1 else f"{self.slug}x{n}"
+        return multi_slug(self.slug, n)
 
     def as_dict(self) -> dict:
         d = asdict(self)

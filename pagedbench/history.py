@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import changepoint
 from .errors import PagedBenchError
+from .run_file import load_run  # validates the run schema; names the file on a bad one
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,6 @@ class Series:
 
 
 def load_runs(folder: Path) -> list[tuple[Path, dict]]:
-    from .report import load_run  # validates the run schema; names the file on a bad one
     paths = sorted(Path(folder).rglob("*.json"))
     if not paths:
         raise PagedBenchError(f"{folder}: no run JSON files (write them with --metrics-json)")

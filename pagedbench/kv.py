@@ -261,6 +261,7 @@ def fragmentation(lengths: Iterable[int], block_size: int) -> tuple[int, float]:
     return wasted, 100.0 * wasted / allocated
 
 
+# Binary units, defined once for the package (meters and the report import them from here).
 GIB = 1 << 30
 MIB = 1 << 20
 KIB = 1 << 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-GIB = float(1 << 30)
+from .kv import GIB
 
 
 class DeviceTimer:

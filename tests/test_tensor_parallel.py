@@ -13,7 +13,6 @@ from pagedbench.vllm_engine import block_pool_settings, expected_blocks, serving
 
 pytestmark = [pytest.mark.throughput, pytest.mark.tensor_parallel(2)]
 TP = 2
-GIB = float(1 << 30)
 
 
 def variable_workload(sizes):

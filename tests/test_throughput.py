@@ -10,12 +10,12 @@ import pytest
 from pagedbench import plan, workloads
 from pagedbench import tolerance as tol
 from pagedbench.hf_engine import HFSettings
+from pagedbench.kv import GIB
 from pagedbench.meters import NvmlSampler, timed_rounds
 from pagedbench.vllm_engine import changed_settings, serving_settings
 from pagedbench.vllm_reference import run_reference
 
 pytestmark = pytest.mark.throughput
-GIB = 1 << 30
 PROMPT_LEN = 8  # the lab's short prompt
 REFERENCE_TIMEOUT_S = 600  # vLLM's benchmark imports vLLM and starts (compiles) its own engine
 SATURATED = 0.10  # a sweep point that adds less than this over the previous one ends the sweep

@@ -1,0 +1,60 @@
+"""Throughput-tier sections: HF generate, vLLM offline throughput, the max-num-seqs sweep, memory over time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..run_file import is_number
+from .plots import plot_max_num_seqs, plot_memory_timeline
+from .results import HF_GENERATE, MAX_NUM_SEQS_SWEEP, VLLM_THROUGHPUT, results, saturation, sorted_by
+from .tables import NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, times
+
+
+def section_hf_generate(run: dict, out_dir: Path) -> tuple[str, str]:
+    rs = sorted_by(results(run, HF_GENERATE), "model", "cache", "batch", "new_tokens")
+    title = "Hugging Face generate (baseline)"
+    if not rs:
+        return title, NOT_IN_RUN
+    rows = [[str(r.param("model")), str(r.param("cache")), fmt(r.param("batch")), fmt(r.param("new_tokens")),
+             fmt(r.metric("tok_per_s"), 1), fmt(r.metric("peak_alloc_gib"), 2), fmt(r.metric("nvml_peak_gib"), 2),
+             fmt(r.metric("kv_cache_gib"), 2)] for r in rs]
+    headers = ["model", "cache", "batch", "new tokens", "tok/s", "peak alloc GiB", "NVML peak GiB", "KV cache GiB"]
+    return title, md_table(headers, rows, numeric_from=2)
+
+
+def section_vllm_throughput(run: dict, out_dir: Path) -> tuple[str, str]:
+    rs = sorted_by(results(run, VLLM_THROUGHPUT), "model", "workload")
+    title = "vLLM offline throughput"
+    if not rs:
+        return title, NOT_IN_RUN
+    rows = [[str(r.param("model")), str(r.param("workload")), fmt(r.param("requests")),
+             fmt(r.metric("output_tok_per_s"), 1), fmt(r.metric("total_tok_per_s"), 1), fmt(r.metric("req_per_s"), 2),
+             fmt(r.metric("nvml_peak_gib"), 2), times(r.metric("speedup_vs_hf"))]
+            for r in rs]
+    headers = ["model", "workload", "requests", "output tok/s", "total tok/s", "req/s", "NVML peak GiB",
+               "speed-up vs HF"]
+    note = ("Speed-up vs HF = output tok/s ÷ HF generate's (dynamic cache, batch 16) on the same 16 requests; "
+            "recorded for that workload only. NVML peak includes vLLM's pre-allocated KV pool.")
+    return title, "\n".join([note, "", md_table(headers, rows, numeric_from=2)])
+
+
+def section_max_num_seqs(run: dict, out_dir: Path) -> tuple[str, str]:
+    rs = [r for r in sorted_by(results(run, MAX_NUM_SEQS_SWEEP), "max_num_seqs")]
+    title = "Throughput vs max-num-seqs"
+    if not rs:
+        return title, NOT_IN_RUN_PLOT
+    rows = [[fmt(r.param("max_num_seqs")), fmt(r.param("requests")), fmt(r.metric("output_tok_per_s"), 1)] for r in rs]
+    parts: list[str] = []
+    sat = saturation(rs)
+    if sat is not None:
+        largest = max((r.param("max_num_seqs") for r in rs if is_number(r.param("max_num_seqs"))), default=None)
+        parts += [f"Saturation (first max-num-seqs within 10 % of the best throughput): **{fmt(sat)}**"
+                  + (" — the largest point swept: throughput was still rising." if sat == largest else "."), ""]
+    return title, "\n".join(parts + [md_table(["max-num-seqs", "requests", "output tok/s"], rows, numeric_from=0), "",
+                                     plot_link(plot_max_num_seqs(rs, out_dir), "throughput vs max-num-seqs")])
+
+
+def section_memory_timeline(run: dict, out_dir: Path) -> tuple[str, str]:
+    title = "Memory over time"
+    name = plot_memory_timeline(run, out_dir)
+    return title, plot_link(name, "memory timeline") if name else NOT_IN_RUN_PLOT
