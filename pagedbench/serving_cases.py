@@ -44,7 +44,7 @@ GPU = ServingSizes(
             "long_prompt": Shape("long_prompt", 1024, 32),
             "long_output": Shape("long_output", 32, 512)},
     shape_rates={"variable": RATES, "long_prompt": (16.0, math.inf), "long_output": (16.0, math.inf)},
-    seconds_per_rate=15.0, min_prompts=16, max_prompts=200, concurrency=(16, 64, 256),
+    seconds_per_rate=10.0, min_prompts=16, max_prompts=200, concurrency=(16, 64, 256),
     prefix=Shape("shared_prefix", 100, 64, 0.0, 500), prefix_prompts=100,
     block_size=None, kv_cache_bytes=None, enforce_eager=False,
     start_timeout_s=420.0, load_timeout_s=240.0, warmup_prompts=16,
