@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 from .errors import PagedBenchError
 from .kv import ModelShape, pool_blocks
-from .simulator import RunStats, StepSample
+from .trace import RunStats, StepSample
 from .workloads import Workload
 
 # Refusals vLLM gives for a block size or layout the attention backend cannot take:
