@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from pagedbench import health, kv, plan, targets
+from pagedbench import health, kv, targets, tiers
 from pagedbench import tolerance as tol
+from pagedbench.engine_pool import EnginePool
 from pagedbench.errors import PagedBenchError
 from pagedbench.gate import Gate, Options
 from pagedbench.gpu import current_device, software_versions, suite_commit
 from pagedbench.meters import gpu_memory_used_gib
-from pagedbench.pool import EnginePool
 from pagedbench.recorder import Recorder
 
 ROOT = Path(__file__).parent
@@ -125,14 +125,14 @@ def target(request, device):
 
 @pytest.fixture
 def sizes(target):
-    return plan.sizes_for(target.kind)
+    return tiers.sizes_for(target.kind)
 
 
 @pytest.fixture(scope="session")
 def model_dir(request, device):
     """Shipped config (random weights) by default; --model PATH for a real checkpoint."""
     chosen = request.config.option.model
-    name = chosen or (plan.GPU.model if device.is_gpu else plan.CPU.model)
+    name = chosen or (tiers.GPU.model if device.is_gpu else tiers.CPU.model)
     return kv.resolve_model_dir(name)
 
 

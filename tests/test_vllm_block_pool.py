@@ -8,7 +8,7 @@ Llama-3.1-8B bf16, and the engine's own model are recorded.
 
 import pytest
 
-from pagedbench import kv, plan, workloads
+from pagedbench import kv, tiers, workloads
 from pagedbench.simulator import SchedulerLimits, simulate
 from pagedbench.vllm_engine import block_pool_settings, expected_blocks
 
@@ -101,7 +101,7 @@ def test_concurrent_users(benchmark, metrics, target, block_size, pool_engine, m
     metrics.derived("fragmentation_pct", run.fragmentation_pct, "%", "lower")
     metrics.param(rule_of_thumb_fragmentation_pct=100 * peak.running * block_size / 2 / (peak.blocks_used * block_size))
 
-    assert contiguous_users == plan.CONTIGUOUS_USERS
+    assert contiguous_users == tiers.CONTIGUOUS_USERS
     assert run.peak_running > 2 * contiguous_users, "paging must admit well over the pre-allocated count"
     assert max(s.blocks_used for s in run.steps) <= engine.num_gpu_blocks - 1
     assert run.peak_blocks * block_size < contiguous_need  # the same users, pre-allocated, would not fit
