@@ -78,9 +78,11 @@ def test_concurrent_users(benchmark, metrics, target, block_size, pool_engine, m
     engine, settings = pool_engine(block_size)
     wl = workloads.long_tail(sizes.concurrency_requests, vocab_size=4096, max_seq_len=sizes.max_model_len)
     run = benchmark.pedantic(engine.run_stepped, args=(wl,), rounds=1, iterations=1)
-    contiguous_users = sizes.kv_budget_tokens // sizes.max_model_len
+    bpt = model_shape.kv_bytes_per_token()
+    contiguous_users = kv.max_users_contiguous(settings.kv_cache_bytes, sizes.max_model_len, bpt)
     avg = round(wl.total_tokens / len(wl))
-    predicted_users = (engine.num_gpu_blocks - 1) // kv.blocks_for(avg, block_size)
+    # vLLM holds block 0 back as its null block: requests share the budget less one block.
+    predicted_users = kv.max_users_paged(settings.kv_cache_bytes - block_size * bpt, avg, block_size, bpt)
     sim = simulate(wl, limits_of(engine, settings))
     metrics.param(block_size=block_size, budget_tokens=sizes.kv_budget_tokens, max_seq_len=sizes.max_model_len,
                   avg_len=avg, n_offered=len(wl), model=model_shape.name)
