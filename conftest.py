@@ -8,18 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from pagedbench import health, kv, plan, targets
+from pagedbench import health, kv, targets, tiers
 from pagedbench import tolerance as tol
+from pagedbench.engine_pool import EnginePool
 from pagedbench.errors import PagedBenchError
 from pagedbench.gate import Gate, Options
-from pagedbench.gpu import current_device, software_versions, suite_commit
+from pagedbench.gpu import Device, current_device
 from pagedbench.meters import gpu_memory_used_gib
-from pagedbench.pool import EnginePool
 from pagedbench.recorder import Recorder
 from pagedbench.serving_cases import parse_rates
 
 ROOT = Path(__file__).parent
 GATE = pytest.StashKey[Gate]()
+DEVICE = pytest.StashKey[Device]()
 RECORDER = pytest.StashKey[Recorder]()
 
 
@@ -54,7 +55,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     for name, what in (("blocks", "vLLM block pool and KV arithmetic"), ("throughput", "end-to-end tok/s"),
-                       ("kernels", "decode attention kernels"), ("serving", "vllm serve under vllm bench serve load"), ("matrix", "per-device parameter grid"),
+                       ("kernels", "decode attention kernels"),
+                       ("serving", "vllm serve under vllm bench serve load"), ("matrix", "per-device parameter grid"),
                        ("gpu_only", "runs on GPUs only"),
                        ("tensor_parallel(n)", "runs on n GPUs of one host; ids carry e.g. h200x2")):
         config.addinivalue_line("markers", f"{name}: {what}")
@@ -65,24 +67,19 @@ def pytest_configure(config):
             raise pytest.UsageError(str(exc)) from exc
     if config.option.confirm_runs < 0:
         raise pytest.UsageError(f"--confirm-runs must be 0 or more, got {config.option.confirm_runs}")
-    device = current_device()
+    device = config.stash[DEVICE] = current_device()
     # Timings per GPU too: `--benchmark-compare` finds the last run of this GPU with no extra flags.
     if config.option.benchmark_storage == "file://./.benchmarks":
         config.option.benchmark_storage = f"file://{Path(config.option.baselines_dir) / device.slug}"
     if config.option.update_baselines and not (config.option.benchmark_save or config.option.benchmark_autosave):
         config.option.benchmark_save = "baseline"
     o = config.option
-    described = device.as_dict()
-    if not device.is_gpu and not o.trust_machine:
-        described["speed_probe"] = health.cpu_speed_probe()
-    gate = Gate(Path(o.baselines_dir), described, software_versions(),
-                Options(k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions,
-                        strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs,
-                        sample_health=not o.trust_machine), commit=suite_commit())
-    config.stash[GATE] = gate
-    problems = health.problems(health.gpu_sample()) if device.is_gpu else []
-    if problems:  # said once up front; each timed test samples again and is marked on its own
-        warnings.warn(pytest.PytestWarning("measurements may be skewed: " + "; ".join(problems)), stacklevel=2)
+    gate = config.stash[GATE] = Gate.for_device(o.baselines_dir, device, Options(
+        k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions,
+        strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs, sample_health=not o.trust_machine,
+        metrics_json=Path(o.metrics_json or ROOT / "runs" / f"{device.slug}-last.json")))
+    if warning := health.startup_warning(device.is_gpu):
+        warnings.warn(pytest.PytestWarning(warning), stacklevel=2)
     try:  # a broken baseline for this machine stops the run before any engine starts
         gate.baseline(device.slug)
     except PagedBenchError as exc:
@@ -93,7 +90,7 @@ def pytest_generate_tests(metafunc):
     if "target" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("matrix")
-    gpus = targets.known_slugs(Path(metafunc.config.option.baselines_dir), current_device().slug)
+    gpus = targets.known_slugs(Path(metafunc.config.option.baselines_dir), metafunc.config.stash[DEVICE].slug)
     tp = metafunc.definition.get_closest_marker("tensor_parallel")
     names, values, ids = targets.cases(marker.kwargs if marker else {}, gpus,
                                        metafunc.definition.get_closest_marker("gpu_only") is not None or tp is not None,
@@ -102,48 +99,35 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
-    # Group cases that share an engine so each starts once (module, device, block size, caching), and
-    # kernel cases that share input tensors so every implementation runs on one set (context, batch, order).
-    def key(item):
-        p = getattr(item, "callspec", None)
-        params = p.params if p else {}
-        shape = (params["context"], params.get("batch", 0), params.get("order", "")) if "context" in params else ()
-        return (item.fspath.strpath, str(params.get("target", "")), params.get("block_size", 0),
-                bool(params.get("prefix_caching", False)), *shape)
     order = {id(it): i for i, it in enumerate(items)}
-    items.sort(key=lambda it: (*key(it), order[id(it)]))
+    params = {id(it): it.callspec.params if hasattr(it, "callspec") else {} for it in items}
+    items.sort(key=lambda it: (*targets.run_order(it.fspath.strpath, params[id(it)]), order[id(it)]))
 
 
 # ---- fixtures ------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def device():
-    return current_device()
+def device(request):
+    return request.config.stash[DEVICE]
 
 
 @pytest.fixture
 def target(request, device):
-    t = request.param
-    if t.kind == "cpu" and device.is_gpu:
-        pytest.skip(f"CPU case; this machine runs the {device.slug} cases")
-    if t.kind == "gpu":
-        if not device.is_gpu:
-            pytest.skip(f"needs a {t.slug} GPU; this machine has no CUDA device")
-        if device.multi_slug(t.gpus) != t.slug or device.count < t.gpus:
-            pytest.skip(f"{t.slug} case; this machine is {device.multi_slug(device.count)}")
-    return t
+    if why := targets.skip_reason(request.param, device):
+        pytest.skip(why)
+    return request.param
 
 
 @pytest.fixture
 def sizes(target):
-    return plan.sizes_for(target.kind)
+    return tiers.sizes_for(target.kind)
 
 
 @pytest.fixture(scope="session")
 def model_dir(request, device):
     """Shipped config (random weights) by default; --model PATH for a real checkpoint."""
     chosen = request.config.option.model
-    name = chosen or (plan.GPU.model if device.is_gpu else plan.CPU.model)
+    name = chosen or tiers.sizes_for("gpu" if device.is_gpu else "cpu").model
     return kv.resolve_model_dir(name)
 
 
@@ -232,16 +216,12 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    gate = config.stash[GATE]
-    machine_info["gpu"] = gate.device
-    machine_info["software"] = gate.versions
+    machine_info.update(config.stash[GATE].machine_info())
 
 
 def pytest_sessionfinish(session, exitstatus):
     # Runs on Ctrl-C too: what finished is written, the run JSON says it was interrupted.
-    gate = session.config.stash[GATE]
-    out = session.config.option.metrics_json or ROOT / "runs" / f"{gate.device['slug']}-last.json"
-    gate.finish(Path(out), interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+    session.config.stash[GATE].finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

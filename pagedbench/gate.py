@@ -16,6 +16,7 @@ from pathlib import Path
 from . import baseline as bl
 from . import health, run_file
 from . import tolerance as tol
+from .gpu import Device, software_versions, suite_commit
 from .recorder import Recorder
 
 
@@ -28,6 +29,7 @@ class Options:
     update: bool = False
     confirm: int = tol.CONFIRM_RUNS
     sample_health: bool = True
+    metrics_json: Path | None = None  # where finish() writes the run JSON; None: not written
 
 
 @dataclass
@@ -43,6 +45,15 @@ class Gate:
     run_path: Path | None = None
     written: list[Path] = field(default_factory=list)
     skipped_for_baseline: list[str] = field(default_factory=list)
+
+    @classmethod
+    def for_device(cls, baselines_dir: Path, device: Device, opts: Options) -> Gate:
+        """The gate of this machine: its device (on a CPU, a speed probe beside the identity, unless
+        the machine is trusted and not sampled), software versions and the suite's commit."""
+        described = device.as_dict()
+        if not device.is_gpu and opts.sample_health:
+            described["speed_probe"] = health.cpu_speed_probe()
+        return cls(Path(baselines_dir), described, software_versions(), opts, commit=suite_commit())
 
     def __post_init__(self):
         self.dir = Path(self.dir)
@@ -166,11 +177,15 @@ class Gate:
             self.written.append(path)
         return self.written
 
-    def finish(self, metrics_json: Path, interrupted: bool) -> None:
+    def machine_info(self) -> dict:
+        """What pytest-benchmark stores beside its timings: the device and the software versions."""
+        return {"gpu": self.device, "software": self.versions}
+
+    def finish(self, interrupted: bool) -> None:
         """Session end (Ctrl-C included): the run JSON always, the baselines when asked."""
-        if not self.results:
+        if not self.results or self.opts.metrics_json is None:
             return
-        self.write_run(metrics_json, interrupted)
+        self.write_run(self.opts.metrics_json, interrupted)
         if self.opts.update and not interrupted:
             self.write_baselines()
 

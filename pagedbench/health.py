@@ -192,3 +192,10 @@ def sample_after(is_gpu: bool) -> Sample | None:
     # After the test our own load may still hold the power cap: only other processes and
     # thermal/hardware reasons count. A CPU needs no second look: its idle window is before.
     return gpu_sample(under_load=True) if is_gpu else None
+
+
+def startup_warning(is_gpu: bool) -> str | None:
+    """What is wrong with the GPU as the session starts, said once up front; each timed test
+    samples again and is marked on its own. A CPU's idle window is taken per test only."""
+    found = problems(gpu_sample()) if is_gpu else []
+    return "measurements may be skewed: " + "; ".join(found) if found else None

@@ -106,7 +106,8 @@ def _cu_q(B):
     return torch.arange(B + 1, device="cuda", dtype=torch.int32)
 
 
-def fa3_paged(inp: DecodeInputs, case: DecodeCase):
+def vllm_flash_attn():
+    """vLLM's FlashAttention varlen function and the newest FA version this GPU runs (3, else 2)."""
     try:
         from vllm.vllm_flash_attn import flash_attn_varlen_func, is_fa_version_supported
     except ImportError as exc:
@@ -114,32 +115,34 @@ def fa3_paged(inp: DecodeInputs, case: DecodeCase):
     version = 3 if is_fa_version_supported(3) else 2
     if not is_fa_version_supported(version):
         raise ImplUnavailable("vllm_flash_attn supports neither FA3 nor FA2 on this GPU")
-    cu_q, T = _cu_q(case.batch), case.context
+    return flash_attn_varlen_func, version
+
+
+def _fa_through_block_table(fa, inp: DecodeInputs, case: DecodeCase, q, cu_q, max_seqlen_q: int):
+    """FlashAttention over the paged cache, as vLLM's FlashAttention backend calls it; fa is
+    vllm_flash_attn()'s (function, version)."""
+    varlen, version = fa
 
     def call():
-        return flash_attn_varlen_func(inp.q, inp.k_cache, inp.v_cache, max_seqlen_q=1, cu_seqlens_q=cu_q,
-                                      max_seqlen_k=T, seqused_k=inp.seq_lens, softmax_scale=inp.scale,
-                                      causal=True, block_table=inp.block_table, fa_version=version)
-    return call, f"vllm_flash_attn FA{version}, block table"
+        return varlen(q, inp.k_cache, inp.v_cache, max_seqlen_q=max_seqlen_q, cu_seqlens_q=cu_q,
+                      max_seqlen_k=case.context, seqused_k=inp.seq_lens, softmax_scale=inp.scale,
+                      causal=True, block_table=inp.block_table, fa_version=version)
+    return call
+
+
+def fa3_paged(inp: DecodeInputs, case: DecodeCase):
+    fa = vllm_flash_attn()
+    return _fa_through_block_table(fa, inp, case, inp.q, _cu_q(case.batch), 1), f"vllm_flash_attn FA{fa[1]}, block table"
 
 
 def fa3_prefill(inp: DecodeInputs, case: DecodeCase, query_len: int):
     """Chunked prefill: the last query_len tokens of each sequence, causal, through the block table."""
-    try:
-        from vllm.vllm_flash_attn import flash_attn_varlen_func, is_fa_version_supported
-    except ImportError as exc:
-        raise ImplUnavailable(f"vllm.vllm_flash_attn does not import: {exc}") from exc
+    fa = vllm_flash_attn()
     import torch
-    version = 3 if is_fa_version_supported(3) else 2
-    B, T = case.batch, case.context
     q = prefill_queries(inp, query_len)
-    cu_q = torch.arange(0, (B + 1) * query_len, query_len, device="cuda", dtype=torch.int32)
-
-    def call():
-        return flash_attn_varlen_func(q, inp.k_cache, inp.v_cache, max_seqlen_q=query_len, cu_seqlens_q=cu_q,
-                                      max_seqlen_k=T, seqused_k=inp.seq_lens, softmax_scale=inp.scale,
-                                      causal=True, block_table=inp.block_table, fa_version=version)
-    return call, f"vllm_flash_attn FA{version}, block table, {query_len}-token chunk"
+    cu_q = torch.arange(0, (case.batch + 1) * query_len, query_len, device="cuda", dtype=torch.int32)
+    return (_fa_through_block_table(fa, inp, case, q, cu_q, query_len),
+            f"vllm_flash_attn FA{fa[1]}, block table, {query_len}-token chunk")
 
 
 def prefill_queries(inp: DecodeInputs, query_len: int):
@@ -173,12 +176,8 @@ def prefill_reference(inp: DecodeInputs, query_len: int):
 
 def fa3_contiguous(inp: DecodeInputs, case: DecodeCase):
     """The same FlashAttention kernels on a dense K/V per sequence (no block table)."""
-    try:
-        from vllm.vllm_flash_attn import flash_attn_varlen_func, is_fa_version_supported
-    except ImportError as exc:
-        raise ImplUnavailable(f"vllm.vllm_flash_attn does not import: {exc}") from exc
+    varlen, version = vllm_flash_attn()
     import torch
-    version = 3 if is_fa_version_supported(3) else 2
     B, T = case.batch, case.context
     k = inp.k.reshape(B * T, *inp.k.shape[2:])
     v = inp.v.reshape(B * T, *inp.v.shape[2:])
@@ -186,8 +185,8 @@ def fa3_contiguous(inp: DecodeInputs, case: DecodeCase):
     cu_q = _cu_q(B)
 
     def call():
-        return flash_attn_varlen_func(inp.q, k, v, max_seqlen_q=1, cu_seqlens_q=cu_q, max_seqlen_k=T,
-                                      cu_seqlens_k=cu_k, softmax_scale=inp.scale, causal=True, fa_version=version)
+        return varlen(inp.q, k, v, max_seqlen_q=1, cu_seqlens_q=cu_q, max_seqlen_k=T, cu_seqlens_k=cu_k,
+                      softmax_scale=inp.scale, causal=True, fa_version=version)
     return call, f"vllm_flash_attn FA{version}, contiguous varlen"
 
 

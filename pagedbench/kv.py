@@ -216,11 +216,11 @@ def max_users_tp(per_gpu_budget_bytes: int, avg_len: int, block_size: int, shape
 
 @dataclass(frozen=True)
 class PrefixSharing:
-    """KV tokens held by n users that share one prompt prefix, three ways."""
+    """KV held by n users that share one prompt prefix: tokens unshared and ideally shared, blocks
+    unshared and shared through vLLM's prefix cache (full blocks only)."""
 
     tokens_unshared: int     # every user stores the whole prompt
     tokens_ideal: int        # the prefix stored once, token-exact
-    tokens_block_aligned: int  # only full blocks of the prefix are shared (vLLM's prefix cache)
     blocks_unshared: int
     blocks_shared: int
 
@@ -247,7 +247,6 @@ def prefix_sharing(n_users: int, shared_len: int, unique_len: int, block_size: i
     return PrefixSharing(
         tokens_unshared=n_users * total,
         tokens_ideal=shared_len + n_users * unique_len,
-        tokens_block_aligned=shared_blocks * block_size + n_users * (total - shared_blocks * block_size),
         blocks_unshared=n_users * per_user_blocks,
         blocks_shared=blocks_shared,
     )
@@ -264,5 +263,4 @@ def fragmentation(lengths: Iterable[int], block_size: int) -> tuple[int, float]:
 # Binary units, defined once for the package (meters and the report import them from here).
 GIB = 1 << 30
 MIB = 1 << 20
-KIB = 1 << 10
 

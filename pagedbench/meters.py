@@ -86,12 +86,6 @@ class NvmlSampler:
     def peak_gib(self) -> float:
         return max((v for _, v in self.samples), default=0.0)
 
-    @property
-    def rate_hz(self) -> float:
-        if len(self.samples) < 2:
-            return 0.0
-        return (len(self.samples) - 1) / (self.samples[-1][0] - self.samples[0][0] or 1e-9)
-
 
 def gpu_memory_used_gib(index: int = 0) -> float | None:
     """Device memory in use now per NVML, None without a GPU."""

@@ -4,16 +4,17 @@ The step loop follows vLLM v1's scheduler: running requests first (each gets its
 next tokens, preempting the newest running request when the pool is short),
 then waiting requests in FCFS order while the token budget, max_num_seqs and the
 pool allow, with chunked prefill. State is sampled after every step, as the
-meter samples vLLM's pool.
+meter samples vLLM's pool, into the same trace (pagedbench.trace).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .allocator import KVCacheManager
 from .errors import PagedBenchError
+from .trace import RunStats, StepSample
 from .workloads import Workload
 
 
@@ -24,55 +25,6 @@ class SchedulerLimits:
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 65536
     enable_caching: bool = False
-
-
-@dataclass
-class StepSample:
-    blocks_used: int
-    running: int
-    tokens_held: int
-    preemptions: int  # cumulative
-
-
-@dataclass
-class RunStats:
-    """Per-step samples of a run: what the sim predicts and what the vLLM meter records."""
-
-    block_size: int
-    steps: list[StepSample] = field(default_factory=list)
-    prefix_queries: int = 0
-    prefix_hits: int = 0
-
-    @property
-    def peak_step(self) -> StepSample:
-        return max(self.steps, key=lambda s: (s.blocks_used, s.tokens_held))
-
-    @property
-    def peak_blocks(self) -> int:
-        return self.peak_step.blocks_used
-
-    @property
-    def peak_running(self) -> int:
-        return max(s.running for s in self.steps)
-
-    @property
-    def preemptions(self) -> int:
-        return self.steps[-1].preemptions if self.steps else 0
-
-    @property
-    def fragmentation_tokens(self) -> int:
-        """Empty slots inside allocated blocks at the peak."""
-        peak = self.peak_step
-        return peak.blocks_used * self.block_size - peak.tokens_held
-
-    @property
-    def fragmentation_pct(self) -> float:
-        peak = self.peak_step
-        return 100.0 * self.fragmentation_tokens / (peak.blocks_used * self.block_size) if peak.blocks_used else 0.0
-
-    @property
-    def hit_rate(self) -> float:
-        return self.prefix_hits / self.prefix_queries if self.prefix_queries else 0.0
 
 
 @dataclass

@@ -59,3 +59,24 @@ def cases(marker_kwargs: dict, gpu_slugs: list[str], gpu_only: bool, tp: int = 1
             values.append((t, *combo))
             ids.append("-".join([t.slug, *(ID_FORMAT.get(n, str)(v) for n, v in zip(names, combo))]))
     return ["target", *names], values, ids
+
+
+def skip_reason(target: Target, device) -> str | None:
+    """Why this machine (a gpu.Device) does not run a case for `target`; None when it does."""
+    if target.kind == "cpu" and device.is_gpu:
+        return f"CPU case; this machine runs the {device.slug} cases"
+    if target.kind == "gpu":
+        if not device.is_gpu:
+            return f"needs a {target.slug} GPU; this machine has no CUDA device"
+        if device.multi_slug(target.gpus) != target.slug or device.count < target.gpus:
+            return f"{target.slug} case; this machine is {device.multi_slug(device.count)}"
+    return None
+
+
+def run_order(path: str, params: dict) -> tuple:
+    """Sort key that groups cases sharing an engine, so each starts once (module, device, block size,
+    caching), and kernel cases sharing input tensors, so every implementation runs on one set
+    (context, batch, order)."""
+    shape = (params["context"], params.get("batch", 0), params.get("order", "")) if "context" in params else ()
+    return (path, str(params.get("target", "")), params.get("block_size", 0),
+            bool(params.get("prefix_caching", False)), *shape)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 from .errors import PagedBenchError
 from .kv import ModelShape, pool_blocks
-from .simulator import RunStats, StepSample
+from .trace import RunStats, StepSample
 from .workloads import Workload
 
 # Refusals vLLM gives for a block size or layout the attention backend cannot take:
@@ -102,13 +102,11 @@ class VLLMEngine:
             raise PagedBenchError(
                 "vLLM is not installed: `pip install -e .[cpu]` (no CUDA) or `.[gpu]` (CUDA)") from exc
         self.settings = settings
-        t0 = time.perf_counter()
         try:
             self.llm = LLM(**settings.llm_kwargs())
         except Exception as exc:  # noqa: BLE001 - any start-up failure is reported with vLLM's words
             shutdown_distributed()
             raise EngineStartError(settings, f"{_last_line(exc)}") from exc
-        self.start_seconds = time.perf_counter() - t0
         self._run = 0
 
     # -- what the engine holds ------------------------------------------------------

@@ -83,10 +83,10 @@ def test_sharegpt_lengths(tmp_path):
 def test_kv_budget_smaller_than_one_request_fails_before_any_engine():
     from dataclasses import replace
 
-    from pagedbench import plan
+    from pagedbench import tiers
     from pagedbench.vllm_engine import block_pool_settings
 
     tiny = kv.load_shape("tiny-llama")
-    small = replace(plan.CPU, kv_budget_tokens=1000)
+    small = replace(tiers.CPU, kv_budget_tokens=1000)
     with pytest.raises(PagedBenchError, match="cannot hold one request of max_model_len 2048"):
         block_pool_settings(tiny.path, tiny, small, block_size=32)

@@ -13,13 +13,14 @@ KEYS = ["commit", "finished", "gpu", "identity", "interrupted", "schema_version"
 
 
 def test_gate_writes_what_load_run_reads(tmp_path):
-    gate = Gate(tmp_path, DEVICE, {"vllm": "0.0-synthetic"}, Options(sample_health=False), commit="abc1234")
+    path = tmp_path / "runs" / "cpu-last.json"
+    gate = Gate(tmp_path, DEVICE, {"vllm": "0.0-synthetic"}, Options(sample_health=False, metrics_json=path),
+                commit="abc1234")
     rec = Recorder("tests/test_x.py::test_x[cpu]", "cpu")
     rec.exact("num_gpu_blocks", 2048, "blocks")
     gate.judge(rec)
     gate.record_outcome(rec.test_id, "passed")
-    path = tmp_path / "runs" / "cpu-last.json"
-    gate.finish(path, interrupted=False)
+    gate.finish(interrupted=False)
 
     assert gate.run_path == path and not path.with_suffix(".json.tmp").exists()
     text = path.read_text()

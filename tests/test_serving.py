@@ -12,9 +12,9 @@ import pytest
 
 from pagedbench import slo
 from pagedbench import tolerance as tol
-from pagedbench.serving_cases import serving_sizes, server_settings
-from pagedbench.serving_load import Load, max_in_flight, run_load
 from pagedbench.server import VllmServer, group_alive
+from pagedbench.serving_cases import server_settings, serving_sizes
+from pagedbench.serving_load import Load, max_in_flight, run_load
 from pagedbench.tokenizer import servable_model
 
 pytestmark = pytest.mark.serving

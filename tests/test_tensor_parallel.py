@@ -57,7 +57,7 @@ def test_tp_block_counts(benchmark, metrics, target, block_size, start_engine, s
 
 def test_tp_scaling(benchmark, metrics, target, start_engine, sizes, load_format, model_dir):
     """Llama-3.1-8B on the variable-length workload at TP 1, then TP 2, in one test (warm-up 1,
-    rounds per plan): TP 2 must be faster; its efficiency TP2 / (2 x TP1) is gated."""
+    rounds per tier): TP 2 must be faster; its efficiency TP2 / (2 x TP1) is gated."""
     shape = kv.load_shape(model_dir)
     wl = variable_workload(sizes)
     tp1 = start_engine(serving_settings(model_dir, shape, sizes, load_format, tp=1))

@@ -7,7 +7,7 @@ over the median round, its spread the rounds' relative stdev.
 
 import pytest
 
-from pagedbench import plan, workloads
+from pagedbench import tiers, workloads
 from pagedbench import tolerance as tol
 from pagedbench.hf_engine import HFSettings
 from pagedbench.kv import GIB
@@ -37,12 +37,12 @@ def serving_engine(start_engine, model_dir, model_shape, sizes, load_format):
     return start_engine(serving_settings(model_dir, model_shape, sizes, load_format))
 
 
-@pytest.mark.matrix(cpu=dict(cache=("dynamic", "static"), batch=plan.CPU.hf_batches),
-                    gpu=dict(cache=("dynamic", "static"), batch=plan.GPU.hf_batches))
+@pytest.mark.matrix(cpu=dict(cache=("dynamic", "static"), batch=tiers.CPU.hf_batches),
+                    gpu=dict(cache=("dynamic", "static"), batch=tiers.GPU.hf_batches))
 def test_hf_generate(benchmark, metrics, target, cache, batch, hf_engine, model_shape, sizes, session_results):
     new = sizes.hf_new_tokens
     wl = workloads.repeated_prompt(batch, PROMPT_LEN, new, vocab_size=hf_engine.vocab_size)
-    with NvmlSampler() as nvml:  # warm-up 1, rounds per plan (3 on GPU)
+    with NvmlSampler() as nvml:  # warm-up 1, rounds per tier (3 on GPU)
         timed = timed_rounds(benchmark, lambda: hf_engine.generate(wl, cache, sizes.static_cache_len),
                              sizes.timing_rounds)
     metrics.param(cache=cache, batch=batch, new_tokens=new, model=model_shape.name, attention=hf_engine.attn)
@@ -72,7 +72,7 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
                                 max_seq_len=sizes.max_model_len)
     else:
         wl = variable_workload(sizes)
-    with NvmlSampler() as nvml:  # warm-up 1, rounds per plan (3 on GPU)
+    with NvmlSampler() as nvml:  # warm-up 1, rounds per tier (3 on GPU)
         rounds = timed_rounds(benchmark, lambda: serving_engine.timed_generate(wl), sizes.timing_rounds)
     prompt_tokens, out_tokens, _ = rounds[-1]
     timed = [t for _, _, t in rounds]
@@ -94,7 +94,7 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
     assert all(o == sum(r.output_len for r in wl.requests) for _, o, _ in rounds), "forced lengths not honoured"
 
 
-@pytest.mark.matrix(cpu=dict(max_num_seqs=plan.CPU.sweep_points), gpu=dict(max_num_seqs=plan.GPU.sweep_points))
+@pytest.mark.matrix(cpu=dict(max_num_seqs=tiers.CPU.sweep_points), gpu=dict(max_num_seqs=tiers.GPU.sweep_points))
 def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_engine, model_shape, sizes,
                             session_results):
     """Each point offers 4 x max_num_seqs requests, so the batch fills several times over. The sweep goes

@@ -1,8 +1,10 @@
 """A red run means a regression: identity, run-to-run noise, confirmation, contamination, clusters."""
 
 import json
+import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -234,18 +236,43 @@ def test_contaminated_gpu_result_is_marked_and_fails_when_strict(tmp_path):
     assert any(line.startswith("contaminated t[h100]") for line in gate.summary_lines())
 
 
+SPINNER = """
+import os
+if os.fork() == 0:  # the grandchild spins; its parent exits, so it is nobody's descendant of ours
+    print(os.getpid(), flush=True)
+    os.close(1)
+    os.close(2)
+    while True:
+        pass
+"""
+
+
 def test_a_spinning_neighbour_is_seen():
-    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    # The suite's own descendants (a served model) are not neighbours and the sample leaves them out:
+    # the neighbour here is forked twice so that it is not one of them.
+    spinner = int(subprocess.run([sys.executable, "-c", SPINNER], capture_output=True, text=True, timeout=30).stdout)
     try:
         time.sleep(0.3)
         sample = health.cpu_sample(0.5)
     finally:
-        spinner.kill()
-        spinner.wait()
+        os.kill(spinner, signal.SIGKILL)
     if sample is None:
         pytest.skip("no /proc/stat on this OS")
     assert sample.other_cpu_cores > health.CPU_BUSY_CORES
     assert any("other processes used" in p for p in health.problems(sample))
+
+
+def test_own_children_are_not_neighbours():
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        sample = health.cpu_sample(0.5)
+    finally:
+        child.kill()
+        child.wait()
+    if sample is None:
+        pytest.skip("no /proc/stat on this OS")
+    assert sample.other_cpu_cores < 0.9  # the spinning child alone would be a whole core
 
 
 # ---- kernel timing: clusters and rotation -----------------------------------------------------

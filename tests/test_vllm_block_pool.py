@@ -8,7 +8,7 @@ Llama-3.1-8B bf16, and the engine's own model are recorded.
 
 import pytest
 
-from pagedbench import kv, plan, workloads
+from pagedbench import kv, tiers, workloads
 from pagedbench.simulator import SchedulerLimits, simulate
 from pagedbench.vllm_engine import block_pool_settings, expected_blocks
 
@@ -78,9 +78,11 @@ def test_concurrent_users(benchmark, metrics, target, block_size, pool_engine, m
     engine, settings = pool_engine(block_size)
     wl = workloads.long_tail(sizes.concurrency_requests, vocab_size=4096, max_seq_len=sizes.max_model_len)
     run = benchmark.pedantic(engine.run_stepped, args=(wl,), rounds=1, iterations=1)
-    contiguous_users = sizes.kv_budget_tokens // sizes.max_model_len
+    bpt = model_shape.kv_bytes_per_token()
+    contiguous_users = kv.max_users_contiguous(settings.kv_cache_bytes, sizes.max_model_len, bpt)
     avg = round(wl.total_tokens / len(wl))
-    predicted_users = (engine.num_gpu_blocks - 1) // kv.blocks_for(avg, block_size)
+    # vLLM holds block 0 back as its null block: requests share the budget less one block.
+    predicted_users = kv.max_users_paged(settings.kv_cache_bytes - block_size * bpt, avg, block_size, bpt)
     sim = simulate(wl, limits_of(engine, settings))
     metrics.param(block_size=block_size, budget_tokens=sizes.kv_budget_tokens, max_seq_len=sizes.max_model_len,
                   avg_len=avg, n_offered=len(wl), model=model_shape.name)
@@ -101,7 +103,7 @@ def test_concurrent_users(benchmark, metrics, target, block_size, pool_engine, m
     metrics.derived("fragmentation_pct", run.fragmentation_pct, "%", "lower")
     metrics.param(rule_of_thumb_fragmentation_pct=100 * peak.running * block_size / 2 / (peak.blocks_used * block_size))
 
-    assert contiguous_users == plan.CONTIGUOUS_USERS
+    assert contiguous_users == tiers.CONTIGUOUS_USERS
     assert run.peak_running > 2 * contiguous_users, "paging must admit well over the pre-allocated count"
     assert max(s.blocks_used for s in run.steps) <= engine.num_gpu_blocks - 1
     assert run.peak_blocks * block_size < contiguous_need  # the same users, pre-allocated, would not fit
