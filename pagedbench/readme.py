@@ -34,6 +34,7 @@ from .report import (
     PREFIX_SHARING,
     PREFIX_TITLE,
     REFERENCE_MODEL,
+    SLO_MS,
     concurrent_users_body,
     figures_row,
     fragmentation_body,
@@ -95,7 +96,11 @@ def figures_block(runs: dict[str, dict], reports_dir: Path, readme: Path) -> str
     legend = ("vLLM output tok/s: the best vLLM workload; HF tok/s: the best HF `generate()` configuration; "
               "speed-up: vLLM ÷ HF (dynamic cache, batch 16) on the same 16 requests; blocks per block size: "
               "vLLM's pool for the test's KV budget; measured waste: peak blocks × block size against tokens held, "
-              "for 100 variable-length requests; best decode GB/s: the fastest paged decode kernel's KV read rate.")
+              "for 100 variable-length requests; best decode GB/s: the fastest paged decode kernel's KV read rate; "
+              "TTFT p99: `vllm serve` under Poisson arrivals at 16 req/s, prompts and outputs of 32–512 tokens "
+              f"(the variable shape); SLO capacity: the highest request rate meeting p99 TTFT ≤ {SLO_MS['ttft']:,.0f} ms "
+              f"and p99 TPOT ≤ {SLO_MS['tpot']:,.0f} ms on that shape ('>=': every measured rate met it, the limit "
+              "is higher).")
     return "\n".join([table, "", legend])
 
 

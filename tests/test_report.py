@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+import math
 import os
 import re
 import subprocess
@@ -76,7 +77,8 @@ def synthetic_run(slug="synthetic-gpu") -> dict:
     tests[f"tests/test_hf.py::test_hf_generate[{slug}-static]"] = _test(
         {"cache": "static", "batch": 16, "new_tokens": 128, "model": "llama-3.1-8b"}, {"tok_per_s": 530.0})
     tests[f"tests/test_vllm_throughput.py::test_vllm_throughput[{slug}-uniform]"] = _test(
-        {"workload": "uniform-32-512", "model": "llama-3.1-8b"},
+        {"workload": "uniform-32-512", "model": "llama-3.1-8b", "vllm_effective": VLLM_EFFECTIVE,
+         "settings_changed": OFFLINE_SETTINGS},
         {"output_tok_per_s": 6_150.0, "total_tok_per_s": 12_400.0, "req_per_s": 22.4, "speedup_vs_hf": 11.6},
         series={"memory_gib": [[0.5 * i, 60.0 + (i % 7) * 0.3] for i in range(40)]},
         comparisons=[{"metric": "output_tok_per_s", "baseline": 6_600.0, "now": 6_150.0, "status": "regressed",
@@ -110,11 +112,85 @@ def synthetic_run(slug="synthetic-gpu") -> dict:
             {"latency_us": lat, "tflops": 500.0})
     tests[f"tests/test_decode_kernels.py::test_paged_decode[{slug}-skipped]"] = {
         "outcome": "skipped", "params": {}, "metrics": {}, "series": {}, "comparisons": []}
+    tests.update(serving_tests(slug))
     return {"schema_version": 1, "slug": slug,
             "gpu": {"name": "SYNTHETIC GPU 80GB", "memory_bytes": 80 << 30, "driver": "999.1"},
             "versions": {"torch": "0.0-synthetic", "vllm": "0.0-synthetic"},
             "started": "2025-01-01T00:00:00+00:00", "finished": "2025-01-01T00:42:00+00:00",
             "interrupted": False, "tests": tests}
+
+
+# ---- SYNTHETIC serving-tier results -------------------------------------------------------
+# The SLO is written out here (MLPerf Llama-3.1-8B server: p99 TTFT <= 2 s, p99 TPOT <= 100 ms), not read
+# from pagedbench.slo, so a changed limit fails a test instead of silently moving the expected cells.
+SLO_TTFT_MS, SLO_TPOT_MS = 2_000.0, 100.0
+SERVING_OUT_LEN = 272
+# (key, offered req/s, prompts, achieved req/s, TTFT p50, TTFT p99, TPOT p50, TPOT p99): the variable shape's
+# rate sweep; the unbounded load misses the SLO (TTFT p99 2,600 > 2,000 ms), the others meet it.
+RATE_LOADS = (("r1", 1.0, 16, 0.9, 30.0, 40.0, 7.0, 8.0),
+              ("r4", 4.0, 40, 3.6, 35.0, 120.0, 7.5, 9.0),
+              ("r16", 16.0, 160, 12.5, 45.0, 150.0, 9.0, 12.0),
+              ("rinf", math.inf, 200, 30.0, 1_500.0, 2_600.0, 14.0, 30.0))
+CONCURRENCY_LOADS = (("c16", math.inf, 64, 6.0, 34.0, 130.0, 7.3, 8.0),
+                     ("c64", math.inf, 200, 20.0, 66.0, 440.0, 9.4, 11.7),
+                     ("c256", math.inf, 200, 30.5, 970.0, 1_570.0, 12.9, 36.5))
+PREFIX_LOADS = (("cache_on", math.inf, 100, 100.0, 300.0, 400.0, 10.0, 12.0),
+                ("cache_off", math.inf, 100, 45.0, 1_200.0, 1_560.0, 16.6, 28.0))
+# The SLO margin (worse of p99 TTFT / 2 s, p99 TPOT / 100 ms) crosses 1 between r16 (0.12) and rinf (1.3):
+# linear interpolation in achieved req/s, as pagedbench.slo documents it.
+CAPACITY_REQ_S = 12.5 + (1 - 12.0 / SLO_TPOT_MS) / (2_600.0 / SLO_TTFT_MS - 12.0 / SLO_TPOT_MS) * (30.0 - 12.5)
+SERVER_SETTINGS = [{"name": "max_model_len", "value": 2048, "vllm_default": "the model's", "why": "every request fits"},
+                   {"name": "load_format", "value": "dummy", "vllm_default": "auto", "why": "random weights"}]
+OFFLINE_SETTINGS = [{"name": "seed", "value": 0, "vllm_default": None, "why": "the same sampling in every run"},
+                    {"name": "disable_log_stats", "value": False, "vllm_default": True, "why": "vLLM's counters"}]
+VLLM_EFFECTIVE = {"max_num_seqs": 1024, "max_num_batched_tokens": 8192, "block_size": 16,
+                  "enable_prefix_caching": True, "cudagraph_mode": "FULL_AND_PIECEWISE"}
+PREFIX_HIT_TOKENS = 99 * (500 // 16) * 16   # every request after the first hits the shared prompt's full blocks
+REFERENCE_SUITE, REFERENCE_BENCH = 6_200.0, 6_100.0
+
+
+def _loads(loads) -> tuple[dict, dict]:
+    """(metrics, params) of a serving test's loads, under each load's key as the serving tests record them."""
+    metrics, params = {}, {}
+    for i, (key, offered, prompts, req_s, ttft50, ttft99, tpot50, tpot99) in enumerate(loads):
+        meets = ttft99 <= SLO_TTFT_MS and tpot99 <= SLO_TPOT_MS
+        metrics.update({f"{key}.ttft_p50_ms": ttft50, f"{key}.ttft_p99_ms": ttft99, f"{key}.tpot_p50_ms": tpot50,
+                        f"{key}.tpot_p99_ms": tpot99, f"{key}.itl_p99_ms": 3 * tpot99,
+                        f"{key}.e2el_p99_ms": ttft99 + SERVING_OUT_LEN * tpot50,
+                        f"{key}.output_tok_per_s": req_s * SERVING_OUT_LEN, f"{key}.req_per_s": req_s})
+        params.update({f"{key}.offered_rate": offered, f"{key}.prompts": prompts,
+                       f"{key}.request_goodput": req_s if meets else req_s / 10,
+                       f"{key}.server.kv_cache_usage_peak": 0.05 * (i + 1), f"{key}.server.preemptions": 3.0 * i,
+                       f"{key}.server.running_peak": float(min(prompts, 48 * (i + 1)))})
+    return metrics, params
+
+
+def serving_tests(slug: str) -> dict:
+    tests = {}
+    metrics, params = _loads(RATE_LOADS)
+    tests[f"tests/test_serving.py::test_serving_rates[{slug}-variable]"] = _test(
+        {**params, "shape": "variable", "input_len": 272, "output_len": SERVING_OUT_LEN, "range_ratio": 0.882,
+         "rates": [k for k, *_ in RATE_LOADS], "server_settings": SERVER_SETTINGS,
+         "slo_capacity": f"{CAPACITY_REQ_S:.2f} req/s", "slo_capacity_bound": "interpolated"},
+        {**metrics, "slo_capacity_req_per_s": CAPACITY_REQ_S})
+    metrics, params = _loads(RATE_LOADS[-1:])
+    tests[f"tests/test_serving.py::test_serving_rates[{slug}-long_prompt]"] = _test(
+        {**params, "shape": "long_prompt", "input_len": 1024, "output_len": 32, "range_ratio": 0.0, "rates": ["rinf"],
+         "server_settings": SERVER_SETTINGS, "slo_capacity": "no measured rate meets the SLO",
+         "slo_capacity_bound": "none"}, metrics)
+    metrics, params = _loads(CONCURRENCY_LOADS)
+    tests[f"tests/test_serving.py::test_serving_concurrency[{slug}-variable]"] = _test(
+        {**params, "shape": "variable", "concurrency": [16, 64, 256], "server_settings": SERVER_SETTINGS}, metrics)
+    metrics, params = _loads(PREFIX_LOADS)
+    tests[f"tests/test_serving.py::test_serving_prefix_caching[{slug}]"] = _test(
+        {**params, "shared_len": 500, "unique_len": 100, "requests": 100, "block_size": 16},
+        {**metrics, "cache_on.prefix_hit_tokens": PREFIX_HIT_TOKENS, "cache_on.hit_rate": PREFIX_HIT_TOKENS / 60_000,
+         "ttft_p50_ratio_on_off": 300.0 / 1_200.0})
+    tests[f"tests/test_throughput.py::test_vllm_bench_reference[{slug}-variable]"] = _test(
+        {"workload": "uniform-32-512", "requests": 320, "settings_changed": OFFLINE_SETTINGS},
+        {"output_tok_per_s": REFERENCE_SUITE, "vllm_bench_output_tok_per_s": REFERENCE_BENCH,
+         "ratio_to_vllm_bench": REFERENCE_SUITE / REFERENCE_BENCH})
+    return tests
 
 
 def empty_run(slug="synthetic-empty") -> dict:
@@ -166,7 +242,7 @@ def _section(md: str, title: str) -> str:
 
 
 ALL_PLOTS = ("memory_waste.png", "concurrent_users.png", "prefix_sharing.png", "max_num_seqs.png",
-             "decode_attention.png", "memory_timeline.png")
+             "decode_attention.png", "memory_timeline.png", "serving_latency.png", "serving_throughput_latency.png")
 
 
 @pytest.fixture(scope="module")
@@ -219,7 +295,8 @@ def test_header_and_comparisons_summary(full_report):
 SECTION_TITLES = ["Memory waste, 100 variable-length users", "Concurrent users under a KV budget", "Prefix sharing",
                   "Internal fragmentation by block size", "Block pool size for a KV budget",
                   "Hugging Face generate (baseline)", "vLLM offline throughput", "Throughput vs max-num-seqs",
-                  "Decode attention kernels", "Paged prefill (chunked)", "Memory over time"]
+                  "Decode attention kernels", "Paged prefill (chunked)", "Memory over time", "Serving under load",
+                  "Settings vLLM was run with"]
 
 
 def test_sections_numbered_in_order(full_report):
@@ -343,24 +420,26 @@ def test_figures_table():
     table = figures_table(synthetic_run()).splitlines()
     assert len(table) == 3
     assert _cells(table[0]) == ["GPU", "vLLM output tok/s", "HF tok/s", "speed-up", "blocks per block size",
-                                "measured waste", "best decode GB/s"]
+                                "measured waste", "best decode GB/s", "TTFT p99 ms (variable, 16 req/s)",
+                                "SLO capacity (variable)"]
     row = _cells(table[2])
     b16, b32 = ((20 << 30) // (bs * LLAMA31_8B_BPT) for bs in (16, 32))
     assert row[:5] == ["synthetic-gpu", "6,150", "530", "11.6×", f"16: {b16:,}; 32: {b32:,} (in 20 GiB)"]
     waste16 = 100 * (PEAK_BLOCKS[16] * 16 - TOKENS_HELD) / (PEAK_BLOCKS[16] * 16)
     assert row[5].startswith(f"paged {waste16:.1f}% (block 16)")
     assert row[6].endswith("(flashinfer)")
+    assert row[7:] == ["150", f"{CAPACITY_REQ_S:.2f} req/s"]  # the variable shape's r16 TTFT p99, its capacity
 
 
 def test_figures_table_without_data_shows_dashes():
     row = _cells(figures_table(empty_run()).splitlines()[2])
-    assert row == ["synthetic-empty"] + ["–"] * 6
+    assert row == ["synthetic-empty"] + ["–"] * 8
 
 
 def test_empty_run_says_not_in_this_run(tmp_path):
     md = write_report(empty_run(), tmp_path).read_text()
-    assert md.count("_Not in this run") == 12  # 11 sections and the capacity table
-    assert md.count("plot skipped") == 6
+    assert md.count("_Not in this run") == 14  # 13 sections and the capacity table
+    assert md.count("plot skipped") == 7
     assert not list(tmp_path.glob("*.png"))
 
 
@@ -369,7 +448,7 @@ def test_partial_run_skips_absent_plots(tmp_path):
     run["tests"] = {k: v for k, v in run["tests"].items() if "test_max_num_seqs_sweep" in k}
     md = write_report(run, tmp_path).read_text()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["max_num_seqs.png"]
-    assert _section(md, "Memory waste, variable-length users") and md.count("_Not in this run") == 11
+    assert _section(md, "Memory waste, variable-length users") and md.count("_Not in this run") == 13
 
 
 def test_chunks_merge(tmp_path):
@@ -639,3 +718,132 @@ def test_readme_without_markers_exits_2(tmp_path, capsys):
     assert main(["readme", "--readme", str(readme), "--reports", str(reports)]) == 2
     assert "cpu-tables:end" in capsys.readouterr().err
     assert readme.read_text() == before
+
+
+# ---- the serving tier and the settings vLLM ran with ----------------------------------------
+
+def _load_row(key, offered, prompts, req_s, ttft50, ttft99, tpot50, tpot99, usage_pct, preemptions):
+    """The cells a load table shows after its first columns, worked out from syn_run's inputs."""
+    meets = ttft99 <= SLO_TTFT_MS and tpot99 <= SLO_TPOT_MS
+    return [f"{req_s:.2f}", f"{req_s * SERVING_OUT_LEN:,.0f}", f"{ttft50:,.1f}", f"{ttft99:,.1f}", f"{tpot50:.1f}",
+            f"{tpot99:.1f}", f"{3 * tpot99:.1f}", f"{ttft99 + SERVING_OUT_LEN * tpot50:,.0f}",
+            f"{req_s if meets else req_s / 10:.2f}", f"{usage_pct:.1f}%", f"{preemptions:.0f}",
+            "yes" if meets else "**no**"]
+
+
+def test_serving_states_the_slo(full_report):
+    _, md = full_report
+    section = _section(md, "Serving under load")
+    assert "p99 TTFT ≤ 2,000 ms and p99 TPOT ≤ 100 ms" in section and "MLPerf" in section
+
+
+def test_serving_rates_table_and_capacity(full_report):
+    _, md = full_report
+    section = _section(md, "Serving under load")
+    variable = section.split("### Request rates: variable")[1].split("###")[0]
+    assert "Prompts of 272 tokens, outputs of 272 (each length drawn uniformly within ±88.2 % of it)" in variable
+    labels = {"r1": "1 req/s", "r4": "4 req/s", "r16": "16 req/s", "rinf": "∞ (all at once)"}
+    for i, load in enumerate(RATE_LOADS):
+        row = _cells(_row(variable, labels[load[0]], str(load[2])))
+        assert row[2:] == _load_row(*load, usage_pct=5 * (i + 1), preemptions=3 * i)
+    assert _cells(_row(variable, "∞ (all at once)"))[-1] == "**no**"  # 2,600 ms TTFT p99 > 2,000
+    assert (f"SLO capacity: **{CAPACITY_REQ_S:.2f} req/s** (interpolated between the last rate that met the SLO "
+            "and the first that did not).") in variable
+    assert "![serving latency vs request rate](serving_latency.png)" in variable
+    long_prompt = section.split("### Request rates: long_prompt")[1].split("###")[0]
+    assert "(every request the same)" in long_prompt
+    assert "SLO capacity: **no measured rate meets the SLO** (even the lowest measured rate missed it)." in long_prompt
+    assert "serving_latency.png" not in long_prompt  # the latency plot is the variable shape's
+
+
+def test_serving_capacity_at_least(tmp_path):
+    """Every rate met the SLO: the text the test recorded ('>= …') is shown with what the bound means."""
+    run = synthetic_run()
+    params = run["tests"]["tests/test_serving.py::test_serving_rates[synthetic-gpu-variable]"]["params"]
+    params.update(slo_capacity=">= 31.31 req/s", slo_capacity_bound="at least")
+    md = write_report(run, tmp_path).read_text()
+    assert ("SLO capacity: **>= 31.31 req/s** (every measured rate met the SLO, so the limit lies above the highest "
+            "rate the server sustained).") in _section(md, "Serving under load")
+    assert _cells(figures_table(run).splitlines()[2])[-1] == ">= 31.31 req/s"
+
+
+def test_serving_concurrency_table(full_report):
+    _, md = full_report
+    section = _section(md, "Serving under load").split("### Concurrency")[1].split("###")[0]
+    for i, load in enumerate(CONCURRENCY_LOADS):
+        row = _cells(_row(section, load[0].removeprefix("c"), str(load[2])))
+        assert row[2:-1] == _load_row(*load, usage_pct=5 * (i + 1), preemptions=3 * i)
+        assert row[-1] == f"{min(load[2], 48 * (i + 1))}"  # running peak
+    assert "![output tok/s vs TPOT p50 over concurrency](serving_throughput_latency.png)" in section
+
+
+def test_serving_prefix_caching_table(full_report):
+    _, md = full_report
+    section = _section(md, "Serving under load").split("### Prefix caching on vs off")[1]
+    assert "100 requests at once, each 500 shared + 100 own prompt tokens, block size 16" in section
+    assert _cells(_row(section, "on")) == ["on", "300.0", "400.0", "10.0", f"{100 * SERVING_OUT_LEN:,}",
+                                           f"{PREFIX_HIT_TOKENS:,}", f"{100 * PREFIX_HIT_TOKENS / 60_000:.1f}%",
+                                           "0.25×"]
+    assert _cells(_row(section, "off")) == ["off", "1,200.0", "1,560.0", "16.6", f"{45 * SERVING_OUT_LEN:,}",
+                                            "–", "–", "–"]
+    assert PREFIX_HIT_TOKENS == 49_104  # 99 requests x 31 full blocks of 16 tokens
+
+
+def test_settings_table(full_report):
+    _, md = full_report
+    section = _section(md, "Settings vLLM was run with")
+    offline, served = section.split("### Server")
+    assert _cells(_row(offline, "`seed`")) == ["`seed`", "0", "None", "the same sampling in every run"]
+    assert _cells(_row(offline, "`disable_log_stats`")) == ["`disable_log_stats`", "False", "True", "vLLM's counters"]
+    assert offline.count("| `seed` |") == 1  # throughput and reference tests share the engine: listed once
+    assert _cells(_row(offline, "`max_num_seqs`")) == ["`max_num_seqs`", "1,024"]  # vllm_effective
+    assert _cells(_row(offline, "`cudagraph_mode`")) == ["`cudagraph_mode`", "FULL_AND_PIECEWISE"]
+    assert _cells(_row(served, "`load_format`")) == ["`load_format`", "dummy", "auto", "random weights"]
+    assert served.count("| `max_model_len` |") == 1  # rates and concurrency tests: one server
+    assert "Recorded by `test_vllm_bench_reference`, `test_vllm_throughput`." in offline
+    assert "Recorded by `test_serving_concurrency`, `test_serving_rates`." in served
+
+
+def test_settings_name_a_test_that_recorded_none(tmp_path):
+    """A merged run's older throughput result has no settings: the table says it does not describe that test."""
+    run = synthetic_run()
+    params = run["tests"]["tests/test_vllm_throughput.py::test_vllm_throughput[synthetic-gpu-uniform]"]["params"]
+    del params["settings_changed"], params["vllm_effective"]
+    offline = _section(write_report(run, tmp_path).read_text(), "Settings vLLM was run with").split("### Server")[0]
+    assert ("Recorded by `test_vllm_bench_reference`; not by `test_vllm_throughput` (a run from before the suite "
+            "recorded them).") in offline
+    assert offline.rstrip().endswith("_Not in this run._")  # no vllm_effective either
+
+
+def test_reference_comparison_in_throughput_section(full_report):
+    _, md = full_report
+    section = _section(md, "vLLM offline throughput").split("### Against `vllm bench throughput`")[1]
+    assert _cells(_row(section, "uniform-32-512", "320")) == [
+        "uniform-32-512", "320", "6,200.0", "6,100.0", f"{REFERENCE_SUITE / REFERENCE_BENCH:.3f}"]
+    assert "more than 3 % on this kind of device" in section  # a GPU slug: the 3 % the issue asks for
+
+
+def test_serving_not_in_run(tmp_path):
+    """Only the prefix-caching test ran: the other parts say so, their plots are skipped, nothing else breaks."""
+    run = synthetic_run()
+    run["tests"] = {k: v for k, v in run["tests"].items() if "test_serving_prefix_caching" in k}
+    md = write_report(run, tmp_path).read_text()
+    section = _section(md, "Serving under load")
+    assert section.count("_Not in this run; plot skipped._") == 2  # rates and concurrency
+    assert "| on | 300.0 |" in section
+    assert not list(tmp_path.glob("serving_*.png"))
+    assert _section(md, "Settings vLLM was run with").strip() == "_Not in this run._"
+    assert _section(md, "vLLM offline throughput").strip() == "_Not in this run._"
+    assert _cells(figures_table(run).splitlines()[2])[-2:] == ["–", "–"]
+
+
+def test_reference_without_throughput(tmp_path):
+    """The reference test kept in its own run file: its comparison shows though the throughput table is absent."""
+    run = synthetic_run()
+    run["tests"] = {k: v for k, v in run["tests"].items() if "test_vllm_bench_reference" in k}
+    md = write_report(run, tmp_path).read_text()
+    section = _section(md, "vLLM offline throughput")
+    assert section.strip().startswith("_Not in this run._")
+    assert "| uniform-32-512 | 320 | 6,200.0 |" in section
+    settings = _section(md, "Settings vLLM was run with")
+    assert "| `seed` |" in settings and settings.count("_Not in this run._") == 2  # effective values, server

@@ -17,6 +17,7 @@ from .memory_sections import (
     section_prefix_sharing,
 )
 from .plots import PLOTS
+from .serving_sections import section_serving, section_settings
 from .summary import comparisons_summary, figures_table, header
 from .throughput_sections import (
     section_hf_generate,
@@ -31,7 +32,7 @@ Section = Callable[[dict, Path], tuple[str, str]]
 SECTIONS: tuple[Section, ...] = (
     section_memory_waste, section_concurrent_users, section_prefix_sharing, section_fragmentation,
     section_block_counts, section_hf_generate, section_vllm_throughput, section_max_num_seqs,
-    section_decode_attention, section_prefill, section_memory_timeline,
+    section_decode_attention, section_prefill, section_memory_timeline, section_serving, section_settings,
 )
 
 

@@ -15,6 +15,7 @@ from .results import (
     Result,
     block_gb,
     bytes_per_token,
+    load_metric,
     paged_overhead_pct,
     saturation,
     waste_rows,
@@ -23,7 +24,7 @@ from .tables import fmt, varying_label
 
 # Every file a report may write besides report.md.
 PLOTS = ("memory_waste.png", "concurrent_users.png", "prefix_sharing.png", "max_num_seqs.png",
-         "decode_attention.png", "memory_timeline.png")
+         "decode_attention.png", "memory_timeline.png", "serving_latency.png", "serving_throughput_latency.png")
 
 
 def _figure(width: float = 8.0, height: float = 4.5, ncols: int = 1):
@@ -259,3 +260,69 @@ def plot_memory_timeline(run: dict, out_dir: Path) -> str | None:
     _legend_below(fig, ax, ncols=2)  # inside, it hides the lines near the top (vLLM's pre-allocated pool)
     return _save(fig, out_dir, "memory_timeline.png")
 
+
+
+def plot_serving_latency(r: Result, keys: list[str], labels: dict, slo_ms: dict, out_dir: Path) -> str | None:
+    """TTFT and TPOT, p50 and p99, against the request rate the server achieved; the SLO's p99 limits drawn.
+
+    The achieved rate, not the offered one, is the x axis: the unbounded load has no offered rate to
+    place, and a server that falls behind completes fewer requests per second than it was offered."""
+    panels = (("ttft", "time to first token"), ("tpot", "time per output token"))
+    fig, axes = _figure(12, 4.5, ncols=2)
+    drawn = False
+    for ax, (what, name) in zip(axes, panels):
+        positive = True
+        for pct, style in (("p50", "-"), ("p99", "--")):
+            pts = [(load_metric(r, k, "req_per_s"), load_metric(r, k, f"{what}_{pct}_ms"), k) for k in keys]
+            pts = [p for p in pts if p[0] is not None and p[1] is not None]
+            if not pts:
+                continue
+            drawn = True
+            positive = positive and all(y > 0 for _, y, _ in pts)
+            xs, ys, ks = zip(*pts)
+            ax.plot(xs, ys, style, marker="o", color="#4c72b0" if pct == "p50" else "#dd8452", label=pct)
+            if pct == "p99":  # which offered rate each point was; the p99 line is the one the SLO judges
+                for x, y, k in pts:
+                    ax.annotate(labels.get(k, k), (x, y), fontsize=7, xytext=(0, 6), textcoords="offset points",
+                                ha="center")
+        limit = slo_ms.get(what)
+        if limit is not None:
+            ax.axhline(limit, color="#c44e52", linestyle=":", linewidth=1.2, label=f"SLO: p99 ≤ {limit:,.0f} ms")
+        # p50 at low load and p99 at saturation differ 10-100x; a log axis cannot show a zero, though
+        ax.set_yscale("log" if positive else "linear")
+        if positive:  # 20, 50, 100, 200, ... ms: a reader reads values off the axis, not powers of ten
+            from matplotlib.ticker import LogLocator, NullLocator
+
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+            ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(_thousands())
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.set_xlabel("achieved requests / s")
+        ax.set_ylabel(f"{what.upper()}, ms" + (" (log scale)" if positive else ""))
+        ax.set_title(name.capitalize())
+        ax.legend(fontsize=8, loc="upper left")
+    if not drawn:
+        return None
+    fig.suptitle("Serving latency vs request rate (variable prompts and outputs; labels: offered rate)", fontsize=10)
+    return _save(fig, out_dir, "serving_latency.png")
+
+
+def plot_serving_throughput(r: Result, keys: list[str], labels: dict, out_dir: Path) -> str | None:
+    """Output tok/s against TPOT p50 over the concurrency sweep: what more requests in flight buy, and cost."""
+    pts = [(load_metric(r, k, "tpot_p50_ms"), load_metric(r, k, "output_tok_per_s"), k) for k in keys]
+    pts = [p for p in pts if p[0] is not None and p[1] is not None]
+    if not pts:
+        return None
+    fig, ax = _figure()
+    xs, ys, ks = zip(*pts)
+    ax.plot(xs, ys, marker="o", color="#4c72b0")
+    for x, y, k in pts:
+        ax.annotate(labels.get(k, k), (x, y), fontsize=8, xytext=(6, -3), textcoords="offset points")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_xlabel("TPOT p50, ms")
+    ax.set_ylabel("output tokens / s")
+    ax.yaxis.set_major_formatter(_thousands())
+    ax.set_ylim(0, max(max(ys) * 1.15, 1))
+    ax.set_xlim(0, max(max(xs) * 1.15, 1e-3))
+    ax.set_title("Throughput vs latency over the concurrency sweep (labels: most requests in flight)")
+    return _save(fig, out_dir, "serving_throughput_latency.png")

@@ -35,8 +35,13 @@ MAX_NUM_SEQS_SWEEP = "test_max_num_seqs_sweep"  # Throughput vs max-num-seqs
 PAGED_DECODE = "test_paged_decode"              # Decode attention kernels; headline decode GB/s
 CONTIGUOUS_DECODE = "test_contiguous_decode"    # Decode attention kernels: the contiguous baseline
 PAGED_PREFILL = "test_paged_prefill"            # Paged prefill
+VLLM_BENCH_REFERENCE = "test_vllm_bench_reference"  # vLLM offline throughput: against vllm bench; Settings
+SERVING_RATES = "test_serving_rates"            # Serving under load; Settings; headline TTFT p99, SLO capacity
+SERVING_CONCURRENCY = "test_serving_concurrency"  # Serving under load: concurrency; Settings
+SERVING_PREFIX = "test_serving_prefix_caching"  # Serving under load: prefix caching on/off
 TEST_FUNCTIONS = (MEMORY_WASTE, CONCURRENT_USERS, PREFIX_SHARING, BLOCK_COUNTS, HF_GENERATE, VLLM_THROUGHPUT,
-                  MAX_NUM_SEQS_SWEEP, PAGED_DECODE, CONTIGUOUS_DECODE, PAGED_PREFILL)
+                  MAX_NUM_SEQS_SWEEP, PAGED_DECODE, CONTIGUOUS_DECODE, PAGED_PREFILL, VLLM_BENCH_REFERENCE,
+                  SERVING_RATES, SERVING_CONCURRENCY, SERVING_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -138,3 +143,24 @@ def paged_overhead_pct(r: Result) -> float | None:
         return v
     ratio_ = r.metric("paged_to_contiguous")
     return None if ratio_ is None else 100 * (ratio_ - 1)
+
+
+def load_keys(r: Result, listed: str, prefix: str = "") -> list[str]:
+    """The serving loads of a result ('r1', 'c16', 'cache_on', ...) in the order the test ran them.
+
+    Read from the list param the test recorded (`rates` holds keys, `concurrency` the limits, so
+    prefix makes them keys); a run without it still shows every load that has a req/s, by offered rate."""
+    listed_keys = r.param(listed)
+    if isinstance(listed_keys, list) and listed_keys:
+        return [f"{prefix}{k}" for k in listed_keys]
+    keys = [name.rsplit(".", 1)[0] for name in r.metrics if name.endswith(".req_per_s")]
+    return sorted(keys, key=lambda k: param_order(r.param(f"{k}.offered_rate")))
+
+
+def load_metric(r: Result, key: str, name: str) -> float | None:
+    """A serving load's figure: its metric `key.name`, else its param of that name (goodput, server counters)."""
+    v = r.metric(f"{key}.{name}")
+    if v is None:
+        p = r.param(f"{key}.{name}")
+        v = float(p) if is_number(p) and math.isfinite(p) else None
+    return v

@@ -7,6 +7,7 @@ from ..gate import thresholds
 from ..kv import GIB
 from ..run_file import OUTCOMES, is_number
 from .results import BLOCK_COUNTS, HF_GENERATE, MEMORY_WASTE, PAGED_DECODE, VLLM_THROUGHPUT, Result, results, sorted_by
+from .serving_sections import headline_serving
 from .tables import DASH, fmt, md_table, times
 
 
@@ -77,8 +78,8 @@ def _best(rs: list[Result], metric: str) -> Result | None:
 
 
 FIGURES_HEADERS = ["GPU", "vLLM output tok/s", "HF tok/s", "speed-up", "blocks per block size", "measured waste",
-                   "best decode GB/s"]
-FIGURES_TEXT_COLUMNS = (4, 5, 6)
+                   "best decode GB/s", "TTFT p99 ms (variable, 16 req/s)", "SLO capacity (variable)"]
+FIGURES_TEXT_COLUMNS = (4, 5, 6, 8)
 
 
 def figures_table(run: dict) -> str:
@@ -116,6 +117,7 @@ def figures_row(run: dict) -> list[str]:
 
     dec = _best(results(run, PAGED_DECODE), "kv_gbps")
     decode = f"{dec.metric('kv_gbps'):,.0f} ({dec.param('impl')})" if dec else DASH
+    ttft_p99, capacity = headline_serving(run)
     return [run["slug"], fmt(vllm.metric("output_tok_per_s") if vllm else None),
             fmt(hf.metric("tok_per_s") if hf else None), times(speedup),
-            blocks, waste, decode]
+            blocks, waste, decode, fmt(ttft_p99), capacity or DASH]

@@ -1,12 +1,24 @@
-"""Throughput-tier sections: HF generate, vLLM offline throughput, the max-num-seqs sweep, memory over time."""
+"""Throughput-tier sections: HF generate, vLLM offline throughput (and vLLM's own benchmark beside it), the
+max-num-seqs sweep, memory over time."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..run_file import is_number
+from ..tolerance import REFERENCE_AGREEMENT
 from .plots import plot_max_num_seqs, plot_memory_timeline
-from .results import HF_GENERATE, MAX_NUM_SEQS_SWEEP, VLLM_THROUGHPUT, results, saturation, sorted_by
+from .results import (
+    HF_GENERATE,
+    MAX_NUM_SEQS_SWEEP,
+    VLLM_BENCH_REFERENCE,
+    VLLM_THROUGHPUT,
+    Result,
+    results,
+    saturation,
+    sorted_by,
+)
+from .serving_sections import SETTINGS_TITLE
 from .tables import NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, times
 
 
@@ -24,18 +36,37 @@ def section_hf_generate(run: dict, out_dir: Path) -> tuple[str, str]:
 
 def section_vllm_throughput(run: dict, out_dir: Path) -> tuple[str, str]:
     rs = sorted_by(results(run, VLLM_THROUGHPUT), "model", "workload")
+    refs = sorted_by(results(run, VLLM_BENCH_REFERENCE), "workload")
     title = "vLLM offline throughput"
-    if not rs:
+    if not rs and not refs:
         return title, NOT_IN_RUN
-    rows = [[str(r.param("model")), str(r.param("workload")), fmt(r.param("requests")),
-             fmt(r.metric("output_tok_per_s"), 1), fmt(r.metric("total_tok_per_s"), 1), fmt(r.metric("req_per_s"), 2),
-             fmt(r.metric("nvml_peak_gib"), 2), times(r.metric("speedup_vs_hf"))]
-            for r in rs]
-    headers = ["model", "workload", "requests", "output tok/s", "total tok/s", "req/s", "NVML peak GiB",
-               "speed-up vs HF"]
-    note = ("Speed-up vs HF = output tok/s ÷ HF generate's (dynamic cache, batch 16) on the same 16 requests; "
-            "recorded for that workload only. NVML peak includes vLLM's pre-allocated KV pool.")
-    return title, "\n".join([note, "", md_table(headers, rows, numeric_from=2)])
+    parts = [NOT_IN_RUN]
+    if rs:
+        rows = [[str(r.param("model")), str(r.param("workload")), fmt(r.param("requests")),
+                 fmt(r.metric("output_tok_per_s"), 1), fmt(r.metric("total_tok_per_s"), 1),
+                 fmt(r.metric("req_per_s"), 2), fmt(r.metric("nvml_peak_gib"), 2), times(r.metric("speedup_vs_hf"))]
+                for r in rs]
+        headers = ["model", "workload", "requests", "output tok/s", "total tok/s", "req/s", "NVML peak GiB",
+                   "speed-up vs HF"]
+        note = ("Speed-up vs HF = output tok/s ÷ HF generate's (dynamic cache, batch 16) on the same 16 requests; "
+                "recorded for that workload only. NVML peak includes vLLM's pre-allocated KV pool. The engine runs "
+                f"at vLLM's defaults but for the settings listed in \"{SETTINGS_TITLE}\".")
+        parts = [note, "", md_table(headers, rows, numeric_from=2)]
+    return title, "\n".join(parts + ["", "### Against `vllm bench throughput`", "", reference_body(run, refs)])
+
+
+def reference_body(run: dict, refs: list[Result]) -> str:
+    """The suite's figure beside vLLM's own benchmark code on the same requests, in the same run."""
+    if not refs:
+        return NOT_IN_RUN
+    kind = "cpu" if run["slug"] == "cpu" else "gpu"  # the test's tolerance is per kind of device
+    rows = [[str(r.param("workload")), fmt(r.param("requests")), fmt(r.metric("output_tok_per_s"), 1),
+             fmt(r.metric("vllm_bench_output_tok_per_s"), 1), fmt(r.metric("ratio_to_vllm_bench"), 3)] for r in refs]
+    note = ("The suite's timed engine against `vllm.benchmarks.throughput.run_vllm` (what `vllm bench throughput` "
+            "runs) in its own process, on the same requests; the test fails when the ratio is off 1 by more than "
+            f"{100 * REFERENCE_AGREEMENT[kind]:.0f} % on this kind of device.")
+    headers = ["workload", "requests", "suite output tok/s", "vllm bench throughput output tok/s", "suite ÷ vllm bench"]
+    return "\n".join([note, "", md_table(headers, rows, numeric_from=1)])
 
 
 def section_max_num_seqs(run: dict, out_dir: Path) -> tuple[str, str]:
