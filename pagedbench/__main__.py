@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
                                     "tolerance covers. Failed, contaminated and unstable results are left out.")
     bs.add_argument("runs", nargs="+", metavar="RUN.json", help="a run's --metrics-json output")
     bs.add_argument("--baselines-dir", metavar="DIR", default="baselines", help="default: baselines")
+    bs.add_argument("--calibration", action="store_true",
+                    help="the runs measured one commit on one machine: take the clean figures of tests they failed "
+                         "too (a failure there is noise the old tolerance did not cover)")
     bs.add_argument("--tests", metavar="GLOB", default="*",
                     help="only test ids matching this glob, e.g. '*test_throughput.py*' (default: all)")
     hi = sub.add_parser("history", help="each metric's series over kept runs, with the steps in it",
@@ -106,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "baseline":
             from .noise import write_baseline
 
-            path, notes = write_baseline(args.runs, args.baselines_dir, args.tests)
+            path, notes = write_baseline(args.runs, args.baselines_dir, args.tests, args.calibration)
             for note in notes:
                 print(note)
             print(f"wrote {path}")

@@ -163,6 +163,6 @@ def test_vllm_bench_reference(benchmark, metrics, target, workload, start_engine
     metrics.param(workload=wl.name, requests=len(wl), settings_changed=changed_settings(settings),
                   reference="vllm.benchmarks.throughput.run_vllm (vllm bench throughput), own process, "
                             "engine core in a child process, 1 warm-up pass")
-    allowed = tol.REFERENCE_AGREEMENT[target.kind]
-    assert abs(ratio - 1) <= allowed, (f"suite {ours:,.0f} vs vllm bench throughput {ref['output_tok_per_s']:,.0f} "
+    allowed = tol.REFERENCE_AGREEMENT.get(target.kind)
+    assert allowed is None or abs(ratio - 1) <= allowed, (f"suite {ours:,.0f} vs vllm bench throughput {ref['output_tok_per_s']:,.0f} "
                                        f"output tok/s: {ratio - 1:+.1%} (allowed ±{allowed:.0%})")

@@ -62,9 +62,12 @@ def reference_body(run: dict, refs: list[Result]) -> str:
     kind = "cpu" if run["slug"] == "cpu" else "gpu"  # the test's tolerance is per kind of device
     rows = [[str(r.param("workload")), fmt(r.param("requests")), fmt(r.metric("output_tok_per_s"), 1),
              fmt(r.metric("vllm_bench_output_tok_per_s"), 1), fmt(r.metric("ratio_to_vllm_bench"), 3)] for r in refs]
+    allowed = REFERENCE_AGREEMENT.get(kind)
+    verdict = (f"the test fails when the ratio is off 1 by more than {100 * allowed:.0f} % on this kind of device."
+               if allowed is not None else "on this kind of device the ratio is recorded, not asserted "
+               "(see `REFERENCE_AGREEMENT` in pagedbench/tolerance.py).")
     note = ("The suite's timed engine against `vllm.benchmarks.throughput.run_vllm` (what `vllm bench throughput` "
-            "runs) in its own process, on the same requests; the test fails when the ratio is off 1 by more than "
-            f"{100 * REFERENCE_AGREEMENT[kind]:.0f} % on this kind of device.")
+            f"runs) in its own process, on the same requests; {verdict}")
     headers = ["workload", "requests", "suite output tok/s", "vllm bench throughput output tok/s", "suite ÷ vllm bench"]
     return "\n".join([note, "", md_table(headers, rows, numeric_from=1)])
 
