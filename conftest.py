@@ -156,12 +156,17 @@ def engine_pool(device):
 
 @pytest.fixture
 def start_engine(engine_pool):
-    """get(settings) -> a live engine; a refused block size or layout skips with vLLM's reason."""
+    """get(settings) -> a live engine or server; a refused block size or layout skips with vLLM's reason."""
+    from pagedbench.server import ServerError
     from pagedbench.vllm_engine import EngineStartError
 
     def get(settings):
         try:
             return engine_pool.get(settings)
+        except ServerError as exc:
+            if exc.unsupported:
+                pytest.skip(f"vLLM refuses to serve with {settings.label()}: {exc}")
+            pytest.fail(str(exc), pytrace=False)
         except EngineStartError as exc:
             if exc.unsupported:
                 pytest.skip(f"vLLM refuses {settings.label()}: {exc}")

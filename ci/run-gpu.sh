@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the GPU benchmarks on this machine, compare with its stored baselines, write the report.
 #
-#   ci/run-gpu.sh [blocks|throughput|kernels|all]      (default: all, one chunk after another)
+#   ci/run-gpu.sh [blocks|throughput|kernels|serving|all]  (default: all, one chunk after another)
 #
 # Environment:
 #   PAGEDBENCH_SKIP_INSTALL=1   do not `pip install -e .[gpu]` (the venv is ready)
@@ -17,14 +17,14 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-python}
-CHUNKS=(blocks throughput kernels)
+CHUNKS=(blocks throughput kernels serving)
 
-usage() { echo "usage: $0 [blocks|throughput|kernels|all]" >&2; }
+usage() { echo "usage: $0 [blocks|throughput|kernels|serving|all]" >&2; }
 
 chunk=${1:-all}
 case "$chunk" in
   all) todo=("${CHUNKS[@]}") ;;
-  blocks|throughput|kernels) todo=("$chunk") ;;
+  blocks|throughput|kernels|serving) todo=("$chunk") ;;
   -h|--help) usage; exit 0 ;;
   *) usage; exit 2 ;;
 esac
