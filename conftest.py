@@ -11,7 +11,7 @@ import pytest
 from pagedbench import health, kv, targets, tiers
 from pagedbench import tolerance as tol
 from pagedbench.engine_pool import EnginePool
-from pagedbench.errors import PagedBenchError
+from pagedbench.errors import PagedBenchError, StartError
 from pagedbench.gate import Gate, Options
 from pagedbench.gpu import Device, current_device
 from pagedbench.meters import gpu_memory_used_gib
@@ -157,20 +157,13 @@ def engine_pool(device):
 @pytest.fixture
 def start_engine(engine_pool):
     """get(settings) -> a live engine or server; a refused block size or layout skips with vLLM's reason."""
-    from pagedbench.server import ServerError
-    from pagedbench.vllm_engine import EngineStartError
-
     def get(settings):
         try:
             return engine_pool.get(settings)
-        except ServerError as exc:
-            if exc.unsupported:
-                pytest.skip(f"vLLM refuses to serve with {settings.label()}: {exc}")
-            pytest.fail(str(exc), pytrace=False)
-        except EngineStartError as exc:
+        except StartError as exc:
             if exc.unsupported:
                 pytest.skip(f"vLLM refuses {settings.label()}: {exc}")
-            pytest.fail(f"vLLM engine failed to start ({settings.label()}): {exc}", pytrace=False)
+            pytest.fail(f"vLLM failed to start ({settings.label()}): {exc}", pytrace=False)
         except PagedBenchError as exc:
             pytest.fail(str(exc), pytrace=False)
     return get

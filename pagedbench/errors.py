@@ -5,6 +5,19 @@ class PagedBenchError(ValueError):
     """Bad input to the suite (model config, workload, budget, baseline file)."""
 
 
+# Refusals vLLM gives for a block size or layout the attention backend cannot take:
+# those become skips quoting vLLM, everything else is a failure.
+UNSUPPORTED_MARKERS = ("No valid attention backend", "No common block size", "block_size not supported")
+
+
+class StartError(PagedBenchError):
+    """An engine or a server did not start; `unsupported` marks vLLM refusing the settings themselves."""
+
+    def __init__(self, message: str, evidence: str = ""):
+        super().__init__(message)
+        self.unsupported = any(m in f"{message}\n{evidence}" for m in UNSUPPORTED_MARKERS)
+
+
 class ConfigError(PagedBenchError):
     """A model config.json that cannot describe a KV cache."""
 

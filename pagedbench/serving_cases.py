@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from .server import ServerSettings
 from .serving_load import Shape
 
 RATES = (1.0, 4.0, 16.0, math.inf)
@@ -83,10 +84,8 @@ def parse_rates(text: str) -> tuple[float, ...]:
 
 
 def server_settings(model: str, served_name: str, sizes: ServingSizes, kind: str, load_format: str,
-                    log_dir: str, prefix_caching: bool = True):
+                    log_dir: str, prefix_caching: bool = True) -> ServerSettings:
     """`vllm serve` as the tier runs it: vLLM's defaults except what ServerSettings.changed() lists."""
-    from .server import ServerSettings
-
     env = (("VLLM_CPU_OMP_THREADS_BIND", "0"),) if kind == "cpu" else ()
     name = f"server-{'cache_on' if prefix_caching else 'cache_off'}.log"
     return ServerSettings(model=model, served_name=served_name, kind=kind, block_size=sizes.block_size,

@@ -74,14 +74,17 @@ class MetricsSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _read(self) -> None:
+        m = self.server.metrics()
+        if m:
+            self.first = self.first or m
+            self.last = m
+            for k, v in m.items():
+                self.peak[k] = max(v, self.peak.get(k, v))
+
     def _run(self) -> None:
         while True:
-            m = self.server.metrics()
-            if m:
-                self.first = self.first or m
-                self.last = m
-                for k, v in m.items():
-                    self.peak[k] = max(v, self.peak.get(k, v))
+            self._read()
             if self._stop.wait(SCRAPE_S):
                 return
 
@@ -92,12 +95,7 @@ class MetricsSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self._run_once()
-
-    def _run_once(self) -> None:
-        m = self.server.metrics()
-        if m:
-            self.last = m
+        self._read()  # the counters once the last request is done
 
     def grew(self, name: str) -> float:
         return self.last.get(name, 0.0) - self.first.get(name, 0.0)

@@ -66,13 +66,9 @@ SERVING_GPU = {"p50": 0.35, "p99": 1.0, "rate": 0.20}
 SERVING_CPU = {"p50": 0.50, "p99": 1.50, "rate": 0.50}
 
 
-def serving_floor(kind: str, metric: str = "rate") -> float:
-    """Floor for a serving figure: metric names ending in _p50_ms / _p99_ms are latencies, the rest rates."""
-    table = SERVING_CPU if kind == "cpu" else SERVING_GPU
-    for pct in ("p50", "p99"):
-        if f"_{pct}_" in metric:
-            return table[pct]
-    return table["rate"]
+def serving_floor(kind: str, figure: str = "rate") -> float:
+    """Floor for a serving figure: 'p50' or 'p99' for a latency percentile, 'rate' for tok/s and req/s."""
+    return (SERVING_CPU if kind == "cpu" else SERVING_GPU)[figure]
 
 
 # The suite's throughput figure against `vllm bench throughput` on the same requests in the same run,

@@ -11,14 +11,10 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-from .errors import PagedBenchError
+from .errors import PagedBenchError, StartError
 from .kv import ModelShape, pool_blocks
 from .trace import RunStats, StepSample
 from .workloads import Workload
-
-# Refusals vLLM gives for a block size or layout the attention backend cannot take:
-# those become skips quoting vLLM, everything else is a failure.
-UNSUPPORTED_MARKERS = ("No valid attention backend", "No common block size", "block_size not supported")
 
 
 @dataclass(frozen=True)
@@ -68,13 +64,12 @@ class EngineSettings:
         return ", ".join(f"{k}={v}" for k, v in asdict(self).items() if k != "model")
 
 
-class EngineStartError(RuntimeError):
-    """vLLM refused to start an engine; `unsupported` marks a refusal of the settings themselves."""
+class EngineStartError(StartError):
+    """vLLM refused to start an engine in this process."""
 
     def __init__(self, settings: EngineSettings, message: str):
         super().__init__(message)
         self.settings = settings
-        self.unsupported = any(m in message for m in UNSUPPORTED_MARKERS)
 
 
 def _last_line(exc: BaseException) -> str:
@@ -88,11 +83,23 @@ def _last_line(exc: BaseException) -> str:
 NO_MULTICAST = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 
 
+# In-process engine core: the scheduler (and its block pool) is reachable. With TP > 1 the
+# workers are still separate processes (vLLM's multiprocessing executor over NCCL).
+IN_PROCESS = "VLLM_ENABLE_V1_MULTIPROCESSING"
+
+
+def child_env(extra=()) -> dict[str, str]:
+    """The environment of a vLLM process this suite starts (a server, vLLM's own benchmark): ours
+    without the in-process switch, so the child runs at vLLM's default process layout."""
+    env = {k: v for k, v in os.environ.items() if k != IN_PROCESS}
+    env.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")  # skips a minutes-long JIT on a fresh GPU machine
+    env.update(extra)
+    return env
+
+
 class VLLMEngine:
     def __init__(self, settings: EngineSettings):
-        # In-process engine core: the scheduler (and its block pool) is reachable. With TP > 1 the
-        # workers are still separate processes (vLLM's multiprocessing executor over NCCL).
-        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"
+        os.environ[IN_PROCESS] = "0"
         if settings.tensor_parallel_size > 1:
             os.environ.update(NO_MULTICAST)
         os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")  # skips a minutes-long JIT on first start
@@ -116,7 +123,7 @@ class VLLMEngine:
             return self.llm.llm_engine.engine_core.engine_core.scheduler
         except AttributeError as exc:
             raise PagedBenchError("this vLLM build does not expose its scheduler in-process "
-                                  "(needs VLLM_ENABLE_V1_MULTIPROCESSING=0)") from exc
+                                  f"(needs {IN_PROCESS}=0)") from exc
 
     @property
     def block_pool(self):
@@ -282,26 +289,35 @@ def serving_settings(model_dir, shape: ModelShape, sizes, load_format: str = "du
         load_format=load_format, enforce_eager=sizes.enforce_eager_throughput, tensor_parallel_size=tp)
 
 
-def changed_settings(settings: EngineSettings) -> list[dict]:
-    """Every setting the throughput engine gives vLLM other than its default: name, value, default, why."""
-    out = [dict(name="VLLM_ENABLE_V1_MULTIPROCESSING", value=0, vllm_default=1,
-                why="the engine core in this process, so the sweep can set the scheduler's cap on a live engine"),
-           dict(name="seed", value=0, vllm_default=None, why="the same sampling in every run"),
-           dict(name="disable_log_stats", value=False, vllm_default=True, why="vLLM's counters (preemptions, hits)"),
-           dict(name="max_model_len", value=settings.max_model_len, vllm_default="the model's (131072)",
-                why="every request fits; only the start-up profile changes")]
-    if settings.load_format == "dummy":
-        out.append(dict(name="load_format", value="dummy", vllm_default="auto", why="random weights: no download"))
-    if settings.block_size is not None:
-        out.append(dict(name="block_size", value=settings.block_size, vllm_default=None,
+def common_changes(max_model_len: int, load_format: str, block_size: int | None, kv_cache_bytes: int | None,
+                   enforce_eager: bool) -> list[dict]:
+    """The settings the offline engine and `vllm serve` both take from the suite instead of vLLM's defaults:
+    name, value, vLLM's default, why."""
+    out = [dict(name="max_model_len", value=max_model_len, vllm_default="the model's (131072 for Llama-3.1)",
+                why="every request of the workloads fits; a shorter limit only changes the start-up profile")]
+    if load_format == "dummy":
+        out.append(dict(name="load_format", value="dummy", vllm_default="auto",
+                        why="random weights: nothing to download, the same matrices are multiplied"))
+    if block_size is not None:
+        out.append(dict(name="block_size", value=block_size, vllm_default="16 (CUDA)",
                         why="CPU attention takes multiples of 32 only"))
-    if settings.kv_cache_bytes is not None:
-        out.append(dict(name="kv_cache_memory_bytes", value=settings.kv_cache_bytes, vllm_default=None,
+    if kv_cache_bytes is not None:
+        out.append(dict(name="kv_cache_memory_bytes", value=kv_cache_bytes, vllm_default=None,
                         why="on CPU vLLM sizes the pool from host memory, which other processes share"))
-    if settings.enforce_eager:
+    if enforce_eager:
         out.append(dict(name="enforce_eager", value=True, vllm_default=False,
                         why="torch.compile adds about 20 s to a CPU start for a 2-layer model"))
     return out
+
+
+def changed_settings(settings: EngineSettings) -> list[dict]:
+    """Every setting the throughput engine gives vLLM other than its default."""
+    return [dict(name=IN_PROCESS, value=0, vllm_default=1,
+                 why="the engine core in this process, so the sweep can set the scheduler's cap on a live engine"),
+            dict(name="seed", value=0, vllm_default=None, why="the same sampling in every run"),
+            dict(name="disable_log_stats", value=False, vllm_default=True, why="vLLM's counters (preemptions, hits)"),
+            *common_changes(settings.max_model_len, settings.load_format, settings.block_size,
+                            settings.kv_cache_bytes, settings.enforce_eager)]
 
 
 def expected_blocks(shape: ModelShape, settings: EngineSettings) -> int:

@@ -12,15 +12,13 @@ output tok/s computed as `vllm bench throughput` prints them.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from .errors import PagedBenchError
+from .vllm_engine import child_env
 from .workloads import Workload
-
-NOT_INHERITED = ("VLLM_ENABLE_V1_MULTIPROCESSING",)  # the suite's engines run in-process; vLLM's default does not
 
 
 def _sample_requests(pairs):
@@ -43,14 +41,17 @@ def main(argv: list[str]) -> None:
                                          "req_per_s": len(requests) / elapsed}))
 
 
+def _pairs(workload: Workload) -> list:
+    return [[list(r.prompt_token_ids), r.output_len] for r in workload.requests]
+
+
 def run_reference(engine_args: dict, workload: Workload, warmup: Workload, work_dir: Path, timeout_s: float) -> dict:
     """vLLM's figures for `workload` in a child process (its log beside the files)."""
     work_dir.mkdir(parents=True, exist_ok=True)
     spec, out, log = work_dir / "requests.json", work_dir / "result.json", work_dir / "vllm-bench-throughput.log"
-    pairs = lambda wl: [[list(r.prompt_token_ids), r.output_len] for r in wl.requests]  # noqa: E731
-    spec.write_text(json.dumps({"engine_args": engine_args, "requests": pairs(workload), "warmup": pairs(warmup)}))
+    spec.write_text(json.dumps({"engine_args": engine_args, "requests": _pairs(workload), "warmup": _pairs(warmup)}))
     out.unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+    env = child_env()
     with open(log, "w") as f:
         try:
             proc = subprocess.run([sys.executable, "-m", "pagedbench.vllm_reference", str(spec), str(out)],

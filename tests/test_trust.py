@@ -137,6 +137,16 @@ def test_contaminated_runs_never_enter_a_baseline(tmp_path):
     assert any("contaminated" in n for n in notes)
 
 
+def test_a_calibration_takes_the_clean_figures_of_failed_tests(tmp_path):
+    failed = run_doc(130.0)
+    failed["tests"][TEST]["outcome"] = "failed"  # judged by a tolerance too tight for this noise
+    (tmp_path / "a.json").write_text(json.dumps(run_doc(100.0)))
+    (tmp_path / "b.json").write_text(json.dumps(failed))
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    assert merge_runs(paths)[3][TEST]["tok_s"].runs == 1
+    assert merge_runs(paths, calibration=True)[3][TEST]["tok_s"].runs == 2
+
+
 def test_runs_of_different_machines_are_not_merged(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(run_doc(100.0)))
     (tmp_path / "b.json").write_text(json.dumps(run_doc(100.0, device=CPU_B)))
