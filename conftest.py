@@ -57,6 +57,8 @@ def pytest_configure(config):
     for name, what in (("blocks", "vLLM block pool and KV arithmetic"), ("throughput", "end-to-end tok/s"),
                        ("kernels", "decode attention kernels"),
                        ("serving", "vllm serve under vllm bench serve load"), ("matrix", "per-device parameter grid"),
+                       ("settings", "fp8 KV cache, compile modes, prefix caching, long context, start-up"),
+                       ("long", "long-context and start-up cases: -m 'not long' keeps a GPU run short"),
                        ("gpu_only", "runs on GPUs only"),
                        ("tensor_parallel(n)", "runs on n GPUs of one host; ids carry e.g. h200x2")):
         config.addinivalue_line("markers", f"{name}: {what}")

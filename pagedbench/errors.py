@@ -7,7 +7,8 @@ class PagedBenchError(ValueError):
 
 # Refusals vLLM gives for a block size or layout the attention backend cannot take:
 # those become skips quoting vLLM, everything else is a failure.
-UNSUPPORTED_MARKERS = ("No valid attention backend", "No common block size", "block_size not supported")
+UNSUPPORTED_MARKERS = ("No valid attention backend", "No common block size", "block_size not supported",
+                       "FP8 KV cache on CPU requires", "kv_cache_dtype not supported", "does not support fp8")
 
 
 class StartError(PagedBenchError):

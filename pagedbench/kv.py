@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import ConfigError, PagedBenchError
@@ -19,7 +19,7 @@ SHIPPED_MODELS = tuple(sorted(p.name for p in CONFIG_DIR.iterdir() if (p / "conf
 DTYPE_BYTES = {
     "float32": 4, "fp32": 4, "float": 4,
     "bfloat16": 2, "bf16": 2, "float16": 2, "fp16": 2, "half": 2,
-    "float8_e4m3fn": 1, "float8_e5m2": 1, "fp8": 1, "int8": 1,
+    "float8_e4m3fn": 1, "float8_e5m2": 1, "fp8": 1, "fp8_e4m3": 1, "fp8_e5m2": 1, "int8": 1,
 }
 
 # HF configs name the same field differently per architecture family.
@@ -45,6 +45,14 @@ class ModelShape:
     @property
     def dtype_bytes(self) -> int:
         return DTYPE_BYTES[self.dtype]
+
+    def with_kv_dtype(self, kv_cache_dtype: str) -> ModelShape:
+        """The shape whose KV cache is stored as `kv_cache_dtype` ("auto": the model's dtype)."""
+        if kv_cache_dtype == "auto":
+            return self
+        if kv_cache_dtype not in DTYPE_BYTES:
+            raise PagedBenchError(f"unknown KV cache dtype {kv_cache_dtype!r}; known: {', '.join(sorted(DTYPE_BYTES))}")
+        return replace(self, dtype=kv_cache_dtype)
 
     def kv_heads_per_gpu(self, tp: int = 1) -> int:
         """KV heads one GPU stores at tensor-parallel degree `tp`.

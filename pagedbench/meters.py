@@ -111,3 +111,12 @@ def timed_rounds(benchmark, fn, rounds: int, warmup: int = 1) -> list:
     results = []
     benchmark.pedantic(lambda: results.append(fn()), rounds=rounds, iterations=1, warmup_rounds=0)
     return results
+
+
+def side_rounds(fn, rounds: int, warmup: int = 1) -> list:
+    """The same rounds as `timed_rounds`, for the second side of a comparison inside one test:
+    pytest-benchmark times one function per test, and two 8B engines do not fit one GPU together,
+    so the sides run one after the other, each bracketed by the same `timed_generate`."""
+    for _ in range(warmup):
+        fn()
+    return [fn() for _ in range(rounds)]

@@ -26,6 +26,10 @@ class Sizes:
     serving_block_size: int | None  # None: vLLM's default on the device (CPU attention needs multiples of 32)
     serving_kv_tokens: int | None # None: vLLM sizes the pool from gpu_memory_utilization
     timing_rounds: int
+    long_contexts: tuple[int, ...]   # prompt lengths of the long-context cases
+    long_decode_tokens: int          # decode steps timed at each long context
+    prefix_users: int                # requests of the shared-system-prompt throughput case
+    prefix_output_tokens: int
 
 
 # Budget = 32 sequences pre-allocated at max_model_len: the "N" of the concurrency table.
@@ -37,6 +41,8 @@ CPU = Sizes(
     throughput_requests=24, throughput_io=(16, 64), sweep_output_tokens=8, sweep_points=(1, 4, 16, 64),
     concurrency_requests=160,
     enforce_eager_throughput=True, serving_block_size=32, serving_kv_tokens=CONTIGUOUS_USERS * 2048, timing_rounds=2,
+    # tiny-llama's config allows 4096 positions: the CPU's long contexts are scaled to it
+    long_contexts=(1024, 4000), long_decode_tokens=16, prefix_users=32, prefix_output_tokens=8,
 )
 GPU = Sizes(
     model="llama-3.1-8b", kv_budget_tokens=CONTIGUOUS_USERS * 2048, max_model_len=2048,
@@ -44,8 +50,17 @@ GPU = Sizes(
     throughput_requests=320, throughput_io=(32, 512), sweep_output_tokens=128, sweep_points=(1, 4, 16, 64, 256, 512, 1024),
     concurrency_requests=256,
     enforce_eager_throughput=False, serving_block_size=None, serving_kv_tokens=None, timing_rounds=3,
+    long_contexts=(8192, 32768), long_decode_tokens=64, prefix_users=256, prefix_output_tokens=64,
 )
 
 
 def sizes_for(kind: str) -> Sizes:
     return GPU if kind == "gpu" else CPU
+
+
+def variable_workload(sizes: Sizes, seed: int = 0):
+    """The variable-length throughput workload of a tier."""
+    from .workloads import uniform_io
+
+    lo, hi = sizes.throughput_io
+    return uniform_io(sizes.throughput_requests, seed=seed, vocab_size=4096, lo=lo, hi=hi)

@@ -33,6 +33,7 @@ class EngineSettings:
     enforce_eager: bool = True
     tensor_parallel_size: int = 1
     async_scheduling: bool | None = None  # None: vLLM's default for the device
+    kv_cache_dtype: str = "auto"    # "auto": the model's dtype; "fp8", "fp8_e4m3", "fp8_e5m2"
 
     def llm_kwargs(self) -> dict:
         kw = dict(
@@ -47,6 +48,8 @@ class EngineSettings:
             kw["distributed_executor_backend"] = "mp"
         if self.async_scheduling is not None:
             kw["async_scheduling"] = self.async_scheduling
+        if self.kv_cache_dtype != "auto":
+            kw["kv_cache_dtype"] = self.kv_cache_dtype
         if self.max_num_batched_tokens is not None:
             kw["max_num_batched_tokens"] = self.max_num_batched_tokens
         if self.load_format == "dummy":
@@ -115,6 +118,7 @@ class VLLMEngine:
             shutdown_distributed()
             raise EngineStartError(settings, f"{_last_line(exc)}") from exc
         self._run = 0
+        self.weights_seed: int | None = None  # set once the output check replaced the weights
 
     # -- what the engine holds ------------------------------------------------------
     @property
@@ -186,26 +190,46 @@ class VLLMEngine:
         stats.prefix_hits = int(after.get("vllm:prefix_cache_hits", 0) - before.get("vllm:prefix_cache_hits", 0))
         return stats
 
-    def generate(self, workload: Workload) -> tuple[int, int]:
-        """Run the workload to completion through LLM.generate; (prompt tokens, output tokens)."""
+    def _generate(self, workload: Workload, salt: str | None = None) -> list:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
         prompts = [TokensPrompt(prompt_token_ids=list(r.prompt_token_ids)) for r in workload.requests]
+        if salt is not None:  # a salt per request: no request can reuse another's blocks
+            for i, p in enumerate(prompts):
+                p["cache_salt"] = f"{salt}-{i}"
         params = [SamplingParams(max_tokens=r.output_len, min_tokens=r.output_len, ignore_eos=True,
                                  detokenize=False, temperature=0.0) for r in workload.requests]
-        outs = self.llm.generate(prompts, params, use_tqdm=False)
+        return self.llm.generate(prompts, params, use_tqdm=False)
+
+    def generate(self, workload: Workload, salt: str | None = None) -> tuple[int, int]:
+        """Run the workload to completion through LLM.generate; (prompt tokens, output tokens)."""
+        outs = self._generate(workload, salt)
         produced = sum(len(o.outputs[0].token_ids) for o in outs)
         return sum(r.prompt_len for r in workload.requests), produced
 
-    def timed_generate(self, workload: Workload) -> tuple[int, int, float]:
+    def greedy_token_ids(self, workload: Workload) -> list[tuple[int, ...]]:
+        """The generated ids of each request (greedy), in request order."""
+        return [tuple(o.outputs[0].token_ids) for o in self._generate(workload)]
+
+    def reload_weights(self, weights) -> None:
+        """Replace the weights in place from (checkpoint name, tensor) pairs, through vLLM's own reload
+        (it re-runs each layer's post-load processing, e.g. the CPU's packed GEMM weights)."""
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+        self.reset_prefix_cache()
+
+    def timed_generate(self, workload: Workload, prime: Workload | None = None,
+                       salt: str | None = None) -> tuple[int, int, float]:
         """(prompt tokens, output tokens, seconds) of one generate(): it returns only once every
         token is on the host, so the host clock brackets the device work. The prefix cache is
-        emptied first: a repeated round must not find its prompts already computed."""
+        emptied first: a repeated round must not find its prompts already computed. `prime` runs
+        untimed after that (e.g. a shared system prompt, so its blocks are cached)."""
         if self.effective()["enable_prefix_caching"]:
             self.reset_prefix_cache()
+        if prime is not None:
+            self.generate(prime)
         t0 = time.perf_counter()
-        prompt, out = self.generate(workload)
+        prompt, out = self.generate(workload, salt)
         return prompt, out, time.perf_counter() - t0
 
     def effective(self) -> dict:
@@ -264,7 +288,7 @@ def shutdown_distributed() -> None:
 
 
 def block_pool_settings(model_dir, shape: ModelShape, sizes, block_size: int, prefix_caching: bool = False,
-                        load_format: str = "dummy", tp: int = 1) -> EngineSettings:
+                        load_format: str = "dummy", tp: int = 1, kv_cache_dtype: str = "auto") -> EngineSettings:
     """The fixed-budget engine every block-pool benchmark of a block size shares (budget per GPU)."""
     kv_bytes = sizes.kv_budget_tokens * shape.kv_bytes_per_token(tp)
     if pool_blocks(kv_bytes, block_size, shape.kv_bytes_per_token(tp)) * block_size < sizes.max_model_len:
@@ -273,20 +297,24 @@ def block_pool_settings(model_dir, shape: ModelShape, sizes, block_size: int, pr
     return EngineSettings(
         model=str(model_dir), block_size=block_size, enable_prefix_caching=prefix_caching,
         kv_cache_bytes=sizes.kv_budget_tokens * shape.kv_bytes_per_token(tp), max_model_len=sizes.max_model_len,
-        tensor_parallel_size=tp,
+        tensor_parallel_size=tp, kv_cache_dtype=kv_cache_dtype,
         max_num_batched_tokens=sizes.max_num_batched_tokens, load_format=load_format, enforce_eager=True,
         # Async scheduling (vLLM's CUDA default) books the next step's tokens before step() returns;
         # synchronous steps leave the pool between two complete steps, as the simulator models it.
         async_scheduling=False)
 
 
-def serving_settings(model_dir, shape: ModelShape, sizes, load_format: str = "dummy", tp: int = 1) -> EngineSettings:
-    """The throughput engine: vLLM's defaults for the device, except what `changed_settings` lists."""
+def serving_settings(model_dir, shape: ModelShape, sizes, load_format: str = "dummy", tp: int = 1,
+                     enforce_eager: bool | None = None, kv_cache_dtype: str = "auto",
+                     max_model_len: int | None = None) -> EngineSettings:
+    """The throughput engine: vLLM's defaults for the device, except what `changed_settings` lists
+    (a variant changes one more: eager or compiled, the KV cache dtype, the context length)."""
     kv_bytes = sizes.serving_kv_tokens * shape.kv_bytes_per_token() if sizes.serving_kv_tokens else None
     return EngineSettings(
         model=str(model_dir), block_size=sizes.serving_block_size, enable_prefix_caching=None,
-        kv_cache_bytes=kv_bytes, max_model_len=sizes.max_model_len, max_num_seqs=None, max_num_batched_tokens=None,
-        load_format=load_format, enforce_eager=sizes.enforce_eager_throughput, tensor_parallel_size=tp)
+        kv_cache_bytes=kv_bytes, max_model_len=max_model_len or sizes.max_model_len, max_num_seqs=None,
+        max_num_batched_tokens=None, load_format=load_format, tensor_parallel_size=tp, kv_cache_dtype=kv_cache_dtype,
+        enforce_eager=sizes.enforce_eager_throughput if enforce_eager is None else enforce_eager)
 
 
 def common_changes(max_model_len: int, load_format: str, block_size: int | None, kv_cache_bytes: int | None,
@@ -324,7 +352,8 @@ def expected_blocks(shape: ModelShape, settings: EngineSettings) -> int:
     """num_gpu_blocks the KV arithmetic predicts for a fixed KV budget."""
     if settings.kv_cache_bytes is None:
         raise PagedBenchError("block count is predictable only with a fixed kv_cache_bytes")
-    return pool_blocks(settings.kv_cache_bytes, settings.block_size, shape.kv_bytes_per_token(settings.tensor_parallel_size))
+    kv_shape = shape.with_kv_dtype(settings.kv_cache_dtype)
+    return pool_blocks(settings.kv_cache_bytes, settings.block_size, kv_shape.kv_bytes_per_token(settings.tensor_parallel_size))
 
 
 

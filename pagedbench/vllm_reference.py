@@ -12,12 +12,10 @@ output tok/s computed as `vllm bench throughput` prints them.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
-from .errors import PagedBenchError
-from .vllm_engine import child_env
+from .child_run import run_child
 from .workloads import Workload
 
 
@@ -47,22 +45,8 @@ def _pairs(workload: Workload) -> list:
 
 def run_reference(engine_args: dict, workload: Workload, warmup: Workload, work_dir: Path, timeout_s: float) -> dict:
     """vLLM's figures for `workload` in a child process (its log beside the files)."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    spec, out, log = work_dir / "requests.json", work_dir / "result.json", work_dir / "vllm-bench-throughput.log"
-    spec.write_text(json.dumps({"engine_args": engine_args, "requests": _pairs(workload), "warmup": _pairs(warmup)}))
-    out.unlink(missing_ok=True)
-    env = child_env()
-    with open(log, "w") as f:
-        try:
-            proc = subprocess.run([sys.executable, "-m", "pagedbench.vllm_reference", str(spec), str(out)],
-                                  stdout=f, stderr=subprocess.STDOUT, env=env, timeout=timeout_s,
-                                  start_new_session=True)
-        except subprocess.TimeoutExpired as exc:
-            raise PagedBenchError(f"vllm bench throughput did not finish in {timeout_s:.0f} s (log: {log})") from exc
-    if proc.returncode != 0 or not out.is_file():
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise PagedBenchError(f"vllm bench throughput failed (exit {proc.returncode}, log: {log}):\n{tail}")
-    return json.loads(out.read_text())
+    spec = {"engine_args": engine_args, "requests": _pairs(workload), "warmup": _pairs(warmup)}
+    return run_child("pagedbench.vllm_reference", "vllm bench throughput", spec, work_dir, timeout_s)[0]
 
 
 if __name__ == "__main__":

@@ -172,3 +172,11 @@ def sharegpt(path: str | Path, n: int | None = None, seed: int = 0, vocab_size: 
     if not reqs:
         raise PagedBenchError(f"{path}: no usable conversations (need >= 2 turns within {max_seq_len} tokens)")
     return Workload(f"sharegpt:{path.name}", tuple(reqs), max_seq_len, seed)
+
+
+def single_prompt(prompt_len: int, output_len: int, seed: int = 0, vocab_size: int = 32000,
+                  max_seq_len: int = 2048) -> Workload:
+    """One request of exactly prompt_len random tokens: the long-context cases."""
+    _check_vocab(vocab_size)
+    return Workload(f"prompt-{prompt_len}", (Request(_ids(random.Random(seed), prompt_len, vocab_size), output_len),),
+                    max_seq_len, seed)

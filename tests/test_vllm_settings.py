@@ -1,0 +1,210 @@
+"""The settings vLLM regresses in: fp8 KV cache, compiled vs eager, prefix caching under load,
+long context, start-up. Every speed figure of a configuration comes with its output check:
+the greedy tokens of fixed requests against a reference configuration (pagedbench.output_check).
+
+One side of each comparison goes through pytest-benchmark's fixture, the other through the same
+`timed_generate` rounds (meters.side_rounds): two 8B engines do not fit one GPU together.
+"""
+
+import dataclasses
+
+import pytest
+
+from pagedbench import kv, tiers, workloads
+from pagedbench import tolerance as tol
+from pagedbench.meters import side_rounds, timed_rounds
+from pagedbench.output_check import Agreement, checked_ids, model_check_workload
+from pagedbench.vllm_engine import block_pool_settings, changed_settings, expected_blocks, serving_settings
+from pagedbench.vllm_startup import run_startup
+
+pytestmark = pytest.mark.settings
+# vLLM's fp8 KV variants: "fp8" is e4m3 on CUDA; the CPU takes "fp8" where it has AVX-512 or AMX.
+FP8 = dict(cpu=dict(kv_cache_dtype=("fp8",)), gpu=dict(kv_cache_dtype=("fp8", "fp8_e5m2")))
+STARTUP_TIMEOUT_S = 900  # three starts; a cold 8B start compiles for minutes
+
+
+@pytest.fixture
+def torch_device(target):
+    return "cuda" if target.kind == "gpu" else "cpu"
+
+
+def rounds_rate(metrics, name, rounds, floor):
+    out_tokens = rounds[-1][1]
+    return metrics.rate(name, out_tokens, [t for _, _, t in rounds], "tok/s", floor=floor)
+
+
+@pytest.mark.matrix(**FP8)
+def test_kv_cache_dtype_blocks(benchmark, metrics, target, kv_cache_dtype, start_engine, model_dir, model_shape,
+                               sizes, load_format):
+    """The same KV budget in bytes holds twice the blocks at one byte per element: the arithmetic's
+    prediction, checked on vLLM's own pool (engine start timed)."""
+    block_size = sizes.serving_block_size or 16
+    auto = block_pool_settings(model_dir, model_shape, sizes, block_size, load_format=load_format)
+    fp8 = dataclasses.replace(auto, kv_cache_dtype=kv_cache_dtype)
+    auto_blocks = start_engine(auto).num_gpu_blocks
+    engine = benchmark.pedantic(lambda: start_engine(fp8), rounds=1, iterations=1)
+    fp8_shape = model_shape.with_kv_dtype(kv_cache_dtype)
+    avg_len = sum(sizes.throughput_io) // 2 * 2  # mean prompt + mean output of the variable workload
+    metrics.param(block_size=block_size, kv_cache_dtype=kv_cache_dtype, kv_budget_bytes=auto.kv_cache_bytes,
+                  users_per_budget={d: kv.max_users_paged(auto.kv_cache_bytes, avg_len, block_size,
+                                                          s.kv_bytes_per_token())
+                                    for d, s in ((model_shape.dtype, model_shape), (kv_cache_dtype, fp8_shape))})
+    blocks = metrics.exact("num_gpu_blocks", engine.num_gpu_blocks, "blocks")
+    metrics.exact("num_gpu_blocks_auto", auto_blocks, "blocks")
+    assert blocks == expected_blocks(model_shape, fp8), "fp8 pool differs from the KV arithmetic"
+    assert auto_blocks == expected_blocks(model_shape, auto)
+    assert blocks == auto_blocks * model_shape.dtype_bytes // fp8_shape.dtype_bytes
+
+
+@pytest.mark.matrix(cpu=dict(workload=("variable",)), gpu=dict(workload=("variable",)))
+def test_compile_modes(benchmark, metrics, target, workload, start_engine, model_dir, model_shape, sizes,
+                       load_format, torch_device):
+    """vLLM's default (torch.compile, and CUDA graphs on a GPU) against eager on the same requests: the
+    default must not be slower by more than the noise, and its tokens are checked against eager's."""
+    wl = tiers.variable_workload(sizes)
+    eager = start_engine(serving_settings(model_dir, model_shape, sizes, load_format, enforce_eager=True))
+    eager_rounds = side_rounds(lambda: eager.timed_generate(wl), sizes.timing_rounds)
+    reference = checked_ids(eager, model_dir, torch_device, load_format)
+    again = eager.greedy_token_ids(model_check_workload(model_dir))
+    eager_effective = eager.effective()  # read before the next start shuts this engine down
+    settings = serving_settings(model_dir, model_shape, sizes, load_format, enforce_eager=False)
+    default = start_engine(settings)
+    rounds = timed_rounds(benchmark, lambda: default.timed_generate(wl), sizes.timing_rounds)
+    floor = tol.rate_floor(target.kind)
+    fast = rounds_rate(metrics, "output_tok_per_s", rounds, floor)
+    slow = rounds_rate(metrics, "eager_output_tok_per_s", eager_rounds, floor)
+    speedup = metrics.metric("speedup_vs_eager", fast / slow, "x", "higher",
+                             spread=metrics.metrics["output_tok_per_s"].spread
+                             + metrics.metrics["eager_output_tok_per_s"].spread, floor=floor)
+    agreement = Agreement.of(reference, checked_ids(default, model_dir, torch_device, load_format))
+    agreement.record(metrics, "", tol.AGREEMENT)
+    metrics.param(workload=wl.name, requests=len(wl), vllm_effective=default.effective(),
+                  eager_effective=eager_effective, settings_changed=changed_settings(settings))
+    assert again == reference, "eager greedy decoding gave other tokens a second time"
+    if target.kind == "gpu":  # a 2-core CPU swings by more than the gap between the two
+        allowed = tol.band(floor, (metrics.metrics["output_tok_per_s"].spread,
+                                   metrics.metrics["eager_output_tok_per_s"].spread))
+        assert speedup >= 1 - allowed, f"vLLM's default is {1 - speedup:.1%} slower than eager (noise ±{allowed:.0%})"
+
+
+@pytest.mark.matrix(cpu=dict(workload=("shared-prefix",)), gpu=dict(workload=("shared-prefix",)))
+def test_prefix_caching_throughput(benchmark, metrics, target, workload, start_engine, model_dir, model_shape,
+                                   sizes, load_format, torch_device):
+    """The seeds' shared system prompt (500 shared + 100 unique tokens) with the prefix cache primed with the
+    system prompt, cold (emptied before the round), and defeated (a cache salt per request, so no request
+    can reuse another's blocks: what caching off computes). Every round starts from an emptied cache, so
+    a repeated prompt never becomes free: the primed round's hits are exactly the shared blocks."""
+    shared, unique = 500, 100
+    wl = workloads.shared_prefix(sizes.prefix_users, shared, unique, seed=3, vocab_size=4096,
+                                 output_len=sizes.prefix_output_tokens)
+    system = workloads.Workload("system-prompt", (workloads.Request(wl.requests[0].prompt_token_ids[:shared], 1),),
+                                wl.max_seq_len, wl.seed)
+    settings = serving_settings(model_dir, model_shape, sizes, load_format)
+    engine = start_engine(settings)
+    block_size = engine.effective()["block_size"]
+    if not engine.effective()["enable_prefix_caching"]:
+        pytest.skip("vLLM's default has prefix caching off on this device")
+
+    def hits_of(fn):
+        before = engine.counters().get("vllm:prefix_cache_hits", 0)
+        out = fn()
+        return out, int(engine.counters().get("vllm:prefix_cache_hits", 0) - before)
+
+    salted = side_rounds(lambda: hits_of(lambda: engine.timed_generate(wl, salt="off")), sizes.timing_rounds)
+    cold = side_rounds(lambda: hits_of(lambda: engine.timed_generate(wl)), sizes.timing_rounds)
+    primed = timed_rounds(benchmark, lambda: hits_of(lambda: engine.timed_generate(wl, prime=system)),
+                          sizes.timing_rounds)
+    floor = tol.rate_floor(target.kind)
+    on = rounds_rate(metrics, "output_tok_per_s", [r for r, _ in primed], floor)
+    off = rounds_rate(metrics, "no_reuse_output_tok_per_s", [r for r, _ in salted], floor)
+    rounds_rate(metrics, "cold_output_tok_per_s", [r for r, _ in cold], floor)
+    metrics.metric("speedup_vs_no_reuse", on / off, "x", "higher", floor=floor,
+                   spread=metrics.metrics["output_tok_per_s"].spread + metrics.metrics["no_reuse_output_tok_per_s"].spread)
+    predicted = len(wl) * (shared // block_size) * block_size
+    metrics.exact("primed_prefix_hits", primed[-1][1], "tokens")
+    metrics.param(workload=wl.name, requests=len(wl), block_size=block_size, predicted_primed_hits=predicted,
+                  cold_prefix_hits=[h for _, h in cold], no_reuse_prefix_hits=[h for _, h in salted],
+                  cold_hit_rate=cold[-1][1] / sum(wl.prompt_lens))
+    reference = checked_ids(engine, model_dir, torch_device, load_format)
+    assert all(h == predicted for _, h in primed), f"primed hits {[h for _, h in primed]} != {predicted} predicted"
+    assert all(h == 0 for _, h in salted), "salted requests reused each other's blocks"
+    assert all(h <= (len(wl) - 1) * (shared // block_size) * block_size for _, h in cold), "a cold round found more than the shared blocks"
+    assert engine.greedy_token_ids(model_check_workload(model_dir)) == reference, \
+        "the same engine gave other tokens a second time"
+    if target.kind == "gpu":
+        assert on > off, f"reusing 500 shared tokens did not help: {on:,.0f} vs {off:,.0f} tok/s"
+
+
+@pytest.mark.matrix(cpu=dict(kv_cache_dtype=("fp8",)), gpu=dict(kv_cache_dtype=("fp8",)))
+def test_kv_cache_dtype_throughput(benchmark, metrics, target, kv_cache_dtype, start_engine, model_dir, model_shape,
+                                   sizes, load_format, torch_device):
+    """Throughput with an fp8 KV cache (vLLM's "fp8": e4m3 on CUDA) against the model's dtype, and how
+    many greedy tokens stay identical; the e5m2 variant's pool is checked by test_kv_cache_dtype_blocks."""
+    wl = tiers.variable_workload(sizes)
+    base = start_engine(serving_settings(model_dir, model_shape, sizes, load_format))
+    base_rounds = side_rounds(lambda: base.timed_generate(wl), sizes.timing_rounds)
+    reference = checked_ids(base, model_dir, torch_device, load_format)
+    base_blocks = base.num_gpu_blocks  # read before the next start shuts this engine down
+    settings = serving_settings(model_dir, model_shape, sizes, load_format, kv_cache_dtype=kv_cache_dtype)
+    engine = start_engine(settings)
+    rounds = timed_rounds(benchmark, lambda: engine.timed_generate(wl), sizes.timing_rounds)
+    floor = tol.rate_floor(target.kind)
+    fp8 = rounds_rate(metrics, "output_tok_per_s", rounds, floor)
+    bf16 = rounds_rate(metrics, "auto_output_tok_per_s", base_rounds, floor)
+    metrics.metric("speedup_vs_auto", fp8 / bf16, "x", "higher", floor=floor,
+                   spread=metrics.metrics["output_tok_per_s"].spread + metrics.metrics["auto_output_tok_per_s"].spread)
+    if settings.kv_cache_bytes:  # a fixed budget (CPU): the count is exact
+        metrics.exact("num_gpu_blocks", engine.num_gpu_blocks, "blocks")
+    metrics.param(kv_cache_dtype=kv_cache_dtype, workload=wl.name, requests=len(wl), fp8_blocks=engine.num_gpu_blocks,
+                  auto_blocks=base_blocks, settings_changed=changed_settings(settings))
+    Agreement.of(reference, checked_ids(engine, model_dir, torch_device, load_format)).record(metrics, "", tol.AGREEMENT)
+    if target.kind == "gpu":  # the pool is sized from free memory: half the bytes per block, about twice the blocks
+        assert engine.num_gpu_blocks >= 1.8 * base_blocks, (engine.num_gpu_blocks, base_blocks)
+
+
+@pytest.mark.long
+@pytest.mark.matrix(cpu=dict(context=tiers.CPU.long_contexts), gpu=dict(context=tiers.GPU.long_contexts))
+def test_long_context(benchmark, metrics, target, context, start_engine, model_dir, model_shape, sizes, load_format):
+    """One request of `context` prompt tokens: prefill tok/s (a 1-token generation), decode tok/s at that
+    context (the extra time of `long_decode_tokens` more tokens), and the blocks it holds against the
+    arithmetic; chunked prefill at vLLM's default."""
+    decode = sizes.long_decode_tokens
+    max_len = max(sizes.long_contexts) + decode + 64
+    settings = serving_settings(model_dir, model_shape, sizes, load_format, max_model_len=max_len)
+    engine = start_engine(settings)
+    prefill_wl = workloads.single_prompt(context, 1, seed=context, vocab_size=4096, max_seq_len=max_len)
+    decode_wl = workloads.single_prompt(context, 1 + decode, seed=context, vocab_size=4096, max_seq_len=max_len)
+    prefill = timed_rounds(benchmark, lambda: engine.timed_generate(prefill_wl), sizes.timing_rounds)
+    full = side_rounds(lambda: engine.timed_generate(decode_wl), sizes.timing_rounds, warmup=0)
+    floor = tol.rate_floor(target.kind)
+    metrics.rate("prefill_tok_per_s", context, [t for _, _, t in prefill], "tok/s", floor=floor)
+    pre = sorted(t for _, _, t in prefill)[len(prefill) // 2]
+    metrics.rate("decode_tok_per_s", decode, [t - pre for _, _, t in full], "tok/s", floor=floor)
+    engine.reset_prefix_cache()
+    stats = engine.run_stepped(decode_wl)
+    block_size = engine.effective()["block_size"]
+    peak = metrics.exact("peak_blocks", max(s.blocks_used for s in stats.steps), "blocks")
+    metrics.param(context=context, decode_tokens=decode, block_size=block_size, max_model_len=max_len,
+                  vllm_effective=engine.effective(), settings_changed=changed_settings(settings))
+    # KV is written for the prompt and every fed-back token (not the last); async scheduling may book
+    # the next step's slot before the step returns.
+    need = kv.blocks_for(context + decode, block_size)
+    assert peak in (need, kv.blocks_for(context + decode + 1, block_size)), f"{peak} blocks, arithmetic {need}"
+
+
+@pytest.mark.long
+@pytest.mark.matrix(cpu=dict(mode=("default",)), gpu=dict(mode=("default",)))
+def test_engine_startup(benchmark, metrics, target, mode, engine_pool, model_dir, model_shape, sizes, load_format,
+                        tmp_path):
+    """`vllm bench startup`: a cold start (vLLM's and inductor's caches empty), a warm-up start, a warm start,
+    each in its own process; vLLM's logged phases beside them."""
+    settings = serving_settings(model_dir, model_shape, sizes, load_format, enforce_eager=False)
+    engine_pool.close()  # the starts need the device
+    res = benchmark.pedantic(lambda: run_startup(settings.llm_kwargs(), tmp_path, STARTUP_TIMEOUT_S),
+                             rounds=1, iterations=1)
+    floor = tol.startup_floor(target.kind)
+    for name in ("cold_s", "warm_s"):
+        metrics.metric(f"{name[:-2]}_startup_s", res[name], "s", "lower", floor=floor)
+    metrics.param(**{k: v for k, v in res.items() if k not in ("cold_s", "warm_s")},
+                  settings_changed=changed_settings(settings))
+    assert res["warm_s"] < res["cold_s"], f"a warm start ({res['warm_s']:.1f} s) was not faster than cold ({res['cold_s']:.1f} s)"
