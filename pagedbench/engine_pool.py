@@ -45,6 +45,7 @@ class EnginePool:
             self.engine = settings.start()
         except Exception as exc:
             self.failed[settings] = exc
+            self._check_released(f"a failed start ({exc})")
             raise
         self.settings = settings
         self.starts += 1
@@ -55,7 +56,10 @@ class EnginePool:
             return
         engine, self.engine, self.settings = self.engine, None, None
         engine.shutdown()
+        self._check_released(f"{type(engine).__name__} shut down")
+
+    def _check_released(self, what: str) -> None:
         used = self.memory_probe() if self.memory_probe and self._used_before is not None else None
         if used is not None and used > self._used_before + self.slack:
-            raise PagedBenchError(f"{type(engine).__name__} shut down but the device still has {used:.1f} GiB "
+            raise PagedBenchError(f"{what} but the device still has {used:.1f} GiB "
                                   f"in use ({self._used_before:.1f} GiB before it started)")

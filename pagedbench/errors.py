@@ -8,7 +8,8 @@ class PagedBenchError(ValueError):
 # Refusals vLLM gives for a block size or layout the attention backend cannot take:
 # those become skips quoting vLLM, everything else is a failure.
 UNSUPPORTED_MARKERS = ("No valid attention backend", "No common block size", "block_size not supported",
-                       "FP8 KV cache on CPU requires", "kv_cache_dtype not supported", "does not support fp8")
+                       "FP8 KV cache on CPU requires", "kv_cache_dtype not supported", "does not support fp8",
+                       "does not match the q_data_type")  # FlashInfer on Hopper with an e5m2 cache (vLLM 0.26)
 
 
 class StartError(PagedBenchError):

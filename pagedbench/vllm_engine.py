@@ -112,11 +112,16 @@ class VLLMEngine:
             raise PagedBenchError(
                 "vLLM is not installed: `pip install -e .[cpu]` (no CUDA) or `.[gpu]` (CUDA)") from exc
         self.settings = settings
+        failure = None
         try:
             self.llm = LLM(**settings.llm_kwargs())
         except Exception as exc:  # noqa: BLE001 - any start-up failure is reported with vLLM's words
+            # Keep only the words: the exception's frames hold the half-built engine, and with them
+            # tens of GiB of device memory the next engine needs (seen on an H100).
+            failure = _last_line(exc)
+        if failure is not None:
             shutdown_distributed()
-            raise EngineStartError(settings, f"{_last_line(exc)}") from exc
+            raise EngineStartError(settings, failure)
         self._run = 0
         self.weights_seed: int | None = None  # set once the output check replaced the weights
 
@@ -213,9 +218,14 @@ class VLLMEngine:
         return [tuple(o.outputs[0].token_ids) for o in self._generate(workload)]
 
     def reload_weights(self, weights) -> None:
-        """Replace the weights in place from (checkpoint name, tensor) pairs, through vLLM's own reload
-        (it re-runs each layer's post-load processing, e.g. the CPU's packed GEMM weights)."""
-        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+        """Replace the weights in place from (checkpoint name, tensor) pairs. On the CPU through vLLM's
+        own reload, which re-packs the GEMM weights; on a GPU through the model's load_weights (bf16
+        linear layers use their parameters as loaded), because vLLM 0.26's reload bookkeeping kept a
+        shut-down 8B engine's 70 GiB alive on an H100."""
+        if self.llm.llm_engine.vllm_config.device_config.device_type == "cpu":
+            self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+        else:
+            self.llm.apply_model(lambda model: model.load_weights(weights) and None)
         self.reset_prefix_cache()
 
     def timed_generate(self, workload: Workload, prime: Workload | None = None,
