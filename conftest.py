@@ -17,6 +17,7 @@ from pagedbench.gpu import Device, current_device
 from pagedbench.meters import gpu_memory_used_gib
 from pagedbench.recorder import Recorder
 from pagedbench.serving_cases import parse_rates
+from pagedbench.session_store import SessionStore
 
 ROOT = Path(__file__).parent
 GATE = pytest.StashKey[Gate]()
@@ -153,6 +154,12 @@ def engine_pool(device):
     pool = EnginePool(memory_probe=gpu_memory_used_gib if device.is_gpu else None)
     yield pool
     pool.close()
+
+
+@pytest.fixture(scope="session")
+def session_store():
+    """Figures a test hands to a later one (HF tok/s, sweep points, contiguous kernels): see its module."""
+    return SessionStore()
 
 
 @pytest.fixture
