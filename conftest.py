@@ -232,7 +232,7 @@ def pytest_sessionfinish(session, exitstatus):
     # pytest-benchmark's own sessionfinish wraps this one, so its save is on disk by now: a chunk
     # saved by --update-baselines joins the GPU's one stored run (what --benchmark-compare reads).
     if session.config.option.update_baselines and not interrupted:
-        if merged := stored_timings.merge_session_save(session.config._benchmarksession):
+        if merged := stored_timings.merge_session_save(getattr(session.config, "_benchmarksession", None)):
             session.config.stash[MERGED_TIMINGS] = merged
 
 

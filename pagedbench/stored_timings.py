@@ -94,8 +94,8 @@ def merge_storage(storage: str | Path, save: str = SAVE) -> list[tuple[Path, lis
 
 def merge_session_save(bench_session) -> tuple[Path, list[Path]] | None:
     """After pytest-benchmark saved this session's run: merge it into the machine folder's stored run.
-    Only a file storage has a folder to merge in; other storages are left as they are."""
-    storage, save = bench_session.storage, bench_session.save
+    Only a file storage has a folder to merge in; other storages (or no pytest-benchmark) are left alone."""
+    storage, save = getattr(bench_session, "storage", None), getattr(bench_session, "save", None)
     path, machine = getattr(storage, "path", None), getattr(storage, "default_machine_id", None)
     if not save or not isinstance(path, Path) or not machine:
         return None
