@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pagedbench import health, kv, targets, tiers
+from pagedbench import health, kv, stored_timings, targets, tiers
 from pagedbench import tolerance as tol
 from pagedbench.engine_pool import EnginePool
 from pagedbench.errors import PagedBenchError, StartError
@@ -17,11 +17,13 @@ from pagedbench.gpu import Device, current_device
 from pagedbench.meters import gpu_memory_used_gib
 from pagedbench.recorder import Recorder
 from pagedbench.serving_cases import parse_rates
+from pagedbench.session_store import SessionStore
 
 ROOT = Path(__file__).parent
 GATE = pytest.StashKey[Gate]()
 DEVICE = pytest.StashKey[Device]()
 RECORDER = pytest.StashKey[Recorder]()
+MERGED_TIMINGS = pytest.StashKey[tuple]()
 
 
 def pytest_addoption(parser):
@@ -156,6 +158,12 @@ def engine_pool(device):
     pool.close()
 
 
+@pytest.fixture(scope="session")
+def session_store():
+    """Figures a test hands to a later one (HF tok/s, sweep points, contiguous kernels): see its module."""
+    return SessionStore()
+
+
 @pytest.fixture
 def start_engine(engine_pool):
     """get(settings) -> a live engine or server; a refused block size or layout skips with vLLM's reason."""
@@ -221,11 +229,20 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 def pytest_sessionfinish(session, exitstatus):
     # Runs on Ctrl-C too: what finished is written, the run JSON says it was interrupted.
-    session.config.stash[GATE].finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    session.config.stash[GATE].finish(interrupted=interrupted)
+    # pytest-benchmark's own sessionfinish wraps this one, so its save is on disk by now: a chunk
+    # saved by --update-baselines joins the GPU's one stored run (what --benchmark-compare reads).
+    if session.config.option.update_baselines and not interrupted:
+        if merged := stored_timings.merge_session_save(getattr(session.config, "_benchmarksession", None)):
+            session.config.stash[MERGED_TIMINGS] = merged
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     config.stash[GATE].display(terminalreporter.write_line, terminalreporter.section)
+    if merged := config.stash.get(MERGED_TIMINGS, None):
+        terminalreporter.write_line(f"pytest-benchmark run merged into {merged[0]} "
+                                    f"(removed {', '.join(p.name for p in merged[1])})")
 
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

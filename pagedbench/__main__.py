@@ -5,6 +5,7 @@
     python -m pagedbench baseline RUN.json [RUN.json ...] [--baselines-dir baselines]
     python -m pagedbench history DIR [-k SUBSTRING] [--metric NAME] [--plots OUT]
     python -m pagedbench bisect --good REV --bad REV [--repo DIR] -- <pytest args>
+    python -m pagedbench merge-timings baselines/h100 [...] | SAVED.json ... --out FILE
 
 Exit codes: 0 written, 2 bad input (unreadable or wrong-schema run JSON, README without its markers,
 bad arguments).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import stored_timings
 from .errors import PagedBenchError
 from .report.capacity import DEFAULT_GPU_HOURLY_COST, check_hourly_cost  # loads no matplotlib: plots import it when they draw
 
@@ -74,6 +76,16 @@ def _parser() -> argparse.ArgumentParser:
     bi.add_argument("--bad", required=True, metavar="REV")
     bi.add_argument("--repo", default=".", metavar="DIR")
     bi.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then the pytest selection, e.g. -k 'vllm_throughput and cpu'")
+    mt = sub.add_parser("merge-timings", help="pytest-benchmark's saved runs of one GPU merged into one",
+                        description="--benchmark-compare compares with the newest saved run only: chunks saved by "
+                                    "separate sessions become one run (a later run wins for the same test; machine "
+                                    "and commit info of the newest), in pytest-benchmark's own format.")
+    mt.add_argument("paths", nargs="+", metavar="PATH",
+                    help="a storage folder (baselines/h100: each machine folder's NNNN_baseline.json files are "
+                         "replaced by one) or, with --out, saved run files")
+    mt.add_argument("--out", metavar="FILE", default=None, help="write the merge of the given files here")
+    mt.add_argument("--save", default=stored_timings.SAVE,
+                    help=f"the save name merged in a folder (default: {stored_timings.SAVE})")
     return parser
 
 
@@ -113,10 +125,24 @@ def main(argv: list[str] | None = None) -> int:
             for note in notes:
                 print(note)
             print(f"wrote {path}")
+        elif args.command == "merge-timings":
+            _merge_timings(args.paths, args.out, args.save)
     except PagedBenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _merge_timings(paths: list[str], out: str | None, save: str) -> None:
+    if out is not None:
+        print(f"wrote {stored_timings.write_saved(out, stored_timings.merge_files(paths))}")
+        return
+    for folder in paths:
+        merged = stored_timings.merge_storage(folder, save)
+        for written, removed in merged:
+            print(f"wrote {written} (merged {len(removed) + 1} runs; removed {', '.join(p.name for p in removed)})")
+        if not merged:
+            print(f"unchanged: {folder} (no folder with more than one NNNN_{save}.json)")
 
 
 if __name__ == "__main__":

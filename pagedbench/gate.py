@@ -219,6 +219,8 @@ class Gate:
         for test_id, e in sorted(self.results.items()):
             if e.get("contaminated"):
                 lines.append(f"contaminated {test_id}: {'; '.join(e['contaminated'])}")
+            for name, why in sorted(e.get("params", {}).get("not_measured", {}).items()):
+                lines.append(f"not measured {test_id} {name}: {why}")
         lines += threshold_lines(self.comparisons)
         redone = {t: e["remeasured"] for t, e in self.results.items() if e.get("remeasured")}
         if redone:

@@ -94,7 +94,8 @@ def figures_block(runs: dict[str, dict], reports_dir: Path, readme: Path) -> str
     table = md_table(FIGURES_HEADERS + ["measured", "full report"], rows,
                      text=FIGURES_TEXT_COLUMNS + (len(FIGURES_HEADERS), len(FIGURES_HEADERS) + 1))
     legend = ("vLLM output tok/s: the best vLLM workload; HF tok/s: the best HF `generate()` configuration; "
-              "speed-up: vLLM ÷ HF (dynamic cache, batch 16) on the same 16 requests; blocks per block size: "
+              "speed-up: vLLM ÷ HF (dynamic cache, batch 16) on the same 16 requests ('across runs': the two tests "
+              "ran in separate sessions, the ratio is of their kept figures); blocks per block size: "
               "vLLM's pool for the test's KV budget; measured waste: peak blocks × block size against tokens held, "
               "for 100 variable-length requests; best decode GB/s: the fastest paged decode kernel's KV read rate; "
               "TTFT p99: `vllm serve` under Poisson arrivals at 16 req/s, prompts and outputs of 32–512 tokens "

@@ -61,6 +61,13 @@ class Recorder:
         if self.benchmark is not None:
             self.benchmark.extra_info.update({f"param.{k}": v for k, v in kw.items()})
 
+    def not_measured(self, name: str, why: str) -> None:
+        """A figure this test derives but could not this time (the other side did not run in this
+        session): said in the run JSON and the summary, where a silent gap would look like no change."""
+        self.params.setdefault("not_measured", {})[name] = why
+        if self.benchmark is not None:
+            self.benchmark.extra_info[f"not_measured.{name}"] = why
+
     def clear_measurements(self) -> None:
         """Before a re-measurement: the metrics of the next measurement replace these."""
         self.attempt += 1

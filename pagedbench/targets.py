@@ -15,9 +15,10 @@ from pathlib import Path
 from .gpu import is_multi_slug, multi_slug
 
 KNOWN_GPUS = ("h100", "h200")
+HOPPER = frozenset({"h100", "h200"})  # compute capability 9.0: vLLM's attention backends there refuse 8-token blocks
 
-# CPU attention takes only multiples of 32; Hopper backends refuse 8 (kept where a test
-# wants the refusal quoted), so GPU sweeps start at 16.
+# CPU attention takes only multiples of 32; Hopper backends refuse 8 (test_block_counts checks
+# that they still do), so GPU sweeps start at 16.
 ID_FORMAT = {
     "block_size": "bs{}".format, "batch": "b{}".format, "max_num_seqs": "mns{}".format, "context": "ctx{}".format,
     "prefix_caching": lambda on: "cache_on" if on else "cache_off", "tp": "tp{}".format,

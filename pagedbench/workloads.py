@@ -133,12 +133,17 @@ def shared_prefix(n_users: int = 100, shared_len: int = 500, unique_len: int = 1
     return Workload("shared-prefix", reqs, max_seq_len, seed)
 
 
+def repeated_name(n, output_len) -> str:
+    """repeated_prompt's workload name: the report pairs vLLM's run of it with HF's batch of n."""
+    return f"repeat-{n}x{output_len}"
+
+
 def repeated_prompt(n: int = 16, prompt_len: int = 8, output_len: int = 128, seed: int = 0,
                     vocab_size: int = 32000, max_seq_len: int = 2048) -> Workload:
     """The lab's workload: n copies of one short prompt, output_len new tokens each."""
     _check_vocab(vocab_size)
     prompt = _ids(random.Random(seed), prompt_len, vocab_size)
-    return Workload(f"repeat-{n}x{output_len}", tuple(Request(prompt, output_len) for _ in range(n)), max_seq_len, seed)
+    return Workload(repeated_name(n, output_len), tuple(Request(prompt, output_len) for _ in range(n)), max_seq_len, seed)
 
 
 def sharegpt(path: str | Path, n: int | None = None, seed: int = 0, vocab_size: int = 32000,

@@ -64,19 +64,21 @@ def runnable():
 
 
 @pytest.mark.matrix(gpu=dict(impl=tuple(kernels.CONTIGUOUS), batch=BATCHES, context=CONTEXTS))
-def test_contiguous_decode(benchmark, metrics, target, impl, batch, context, attn_shape, kernel_session):
+def test_contiguous_decode(benchmark, metrics, target, impl, batch, context, attn_shape, kernel_session, session_store):
     case = kernels.DecodeCase(batch, context, block_size=16, order="in-order")
     with runnable():
         built = kernel_session.build(impl, kernels.CONTIGUOUS[impl], case, fresh=metrics.attempt > 0)
     assert built.rel_error < BF16_TOL, f"{impl}: relative error {built.rel_error:.2e} against the fp32 reference"
     timing, one_pass = time_calls(built.calls)
     benchmark.pedantic(one_pass, **HOST_ROUNDS)
-    kernel_session.contiguous.setdefault((batch, context), {})[impl] = kernel_session.record(metrics, built, timing)
+    session_store.put(test_contiguous_decode.__name__, (target.slug, batch, context, impl),
+                      kernel_session.record(metrics, built, timing))
 
 
 @pytest.mark.matrix(gpu=dict(impl=tuple(kernels.PAGED), batch=BATCHES, context=CONTEXTS, block_size=BLOCK_SIZES,
                              order=ORDERS))
-def test_paged_decode(benchmark, metrics, target, impl, batch, context, block_size, order, attn_shape, kernel_session):
+def test_paged_decode(benchmark, metrics, target, impl, batch, context, block_size, order, attn_shape, kernel_session,
+                      session_store):
     case = kernels.DecodeCase(batch, context, block_size, order)
     with runnable():
         built = kernel_session.build(impl, kernels.PAGED[impl], case, fresh=metrics.attempt > 0)
@@ -84,7 +86,8 @@ def test_paged_decode(benchmark, metrics, target, impl, batch, context, block_si
     timing, one_pass = time_calls(built.calls)
     benchmark.pedantic(one_pass, **HOST_ROUNDS)
     seconds, gbps, spread = kernel_session.record(metrics, built, timing)
-    against = kernel_session.record_paged_overhead(metrics, case, seconds, spread)
+    contiguous = session_store.under(test_contiguous_decode.__name__, target.slug, batch, context)
+    against = kernel_session.record_paged_overhead(metrics, case, seconds, spread, contiguous)
     # What the tutorial claims, at batch >= 32 and context >= 2048: paging costs at most 5 %, and
     # where one call reads >= 512 MiB of K/V the paged kernel runs at >= 80 % of the copy rate.
     # Smaller calls (B=32 x 2048 tokens = 256 MiB, ~110 us) are capped by ramp-up and tail for

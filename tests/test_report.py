@@ -466,6 +466,30 @@ def test_chunks_merge(tmp_path):
         report([paths[0], other], tmp_path / "out2")
 
 
+def test_speedup_of_separate_sessions_comes_from_the_run_files(tmp_path):
+    """HF generate() and vLLM's repeat workload in separate chunks: no test could divide them, so the
+    report does, from the two recorded figures, and marks the ratio as taken across runs."""
+    run = synthetic_run()
+    hf_id = "tests/test_hf.py::test_hf_generate[synthetic-gpu-dynamic]"  # batch 16, 128 new tokens, 412.5 tok/s
+    repeat_id = "tests/test_vllm_throughput.py::test_vllm_throughput[synthetic-gpu-repeat]"
+    hf_chunk, vllm_chunk = copy.deepcopy(run), copy.deepcopy(run)
+    hf_chunk["tests"] = {hf_id: run["tests"][hf_id]}
+    vllm_chunk["tests"] = {repeat_id: _test({"workload": "repeat-16x128", "model": "llama-3.1-8b", "requests": 16},
+                                            {"output_tok_per_s": 2_062.5})}  # SYNTHETIC: 5x HF's
+    paths = [_write(tmp_path, hf_chunk, "hf.json"), _write(tmp_path, vllm_chunk, "vllm.json")]
+    md = report(paths, tmp_path / "out").read_text()
+    assert _cells(_row(md, "llama-3.1-8b", "repeat-16x128"))[-1] == "5.0× (across runs)"
+    assert "'across runs': the two tests ran in separate sessions" in md
+    assert _cells(_row(md, "synthetic-gpu"))[3] == "5.0× (across runs)"  # the headline figures
+    # A recorded speed-up (both sides in one session) is shown as measured: the synthetic run's 11.6x.
+    assert "across runs" not in write_report(synthetic_run(), tmp_path / "one").read_text()
+    # HF's batch of other requests (64 new tokens) is no pair for the repeat workload: nothing is divided.
+    hf_chunk["tests"][hf_id]["params"]["new_tokens"] = 64
+    _write(tmp_path, hf_chunk, "hf.json")
+    assert _cells(_row(report(paths, tmp_path / "out").read_text(), "llama-3.1-8b", "repeat-16x128"))[-1] == "–"
+
+
+
 BAD_INPUTS = {
     "not-json": "{ not json",
     "wrong-version": json.dumps({**empty_run(), "schema_version": 99}),

@@ -82,10 +82,18 @@ def test_llama70b_tp2(benchmark, metrics, target, start_engine, sizes, load_form
     shape = kv.load_shape("llama-3.1-70b")
     engine = start_engine(serving_settings(kv.resolve_model_dir("llama-3.1-70b"), shape, sizes, load_format, tp=TP))
     seconds, out_tokens, peaks = measure(benchmark, engine, variable_workload(sizes), sizes.timing_rounds)
-    metrics.param(tp=TP, model=shape.name, requests=sizes.throughput_requests)
+    blocks = engine.num_gpu_blocks
+    block_size = engine.effective()["block_size"]  # the settings leave it to vLLM's default on the device
+    metrics.param(tp=TP, model=shape.name, requests=sizes.throughput_requests, block_size=block_size)
     metrics.rate("output_tok_per_s", out_tokens, seconds, "tok/s", floor=tol.GPU_RATE)
-    metrics.metric("num_gpu_blocks", engine.num_gpu_blocks, "blocks", "higher")  # sized from free memory
+    metrics.metric("num_gpu_blocks", blocks, "blocks", "higher")  # sized from free memory
     for i, peak in enumerate(peaks):
         metrics.metric(f"nvml_peak_gib_gpu{i}", peak, "GiB", "lower")
-    assert_pool_bounds(engine.num_gpu_blocks, engine.settings.block_size, shape.kv_bytes_per_token(TP),
-                       engine.kv_cache_bytes)
+    # vLLM's KV tensors hold whole blocks of this model's per-GPU share of the heads...
+    assert_pool_bounds(blocks, block_size, shape.kv_bytes_per_token(TP), engine.kv_cache_bytes)
+    # ...and the count, which vLLM derives from free memory, lies between what the engine must hold (one
+    # request of max_model_len: vLLM refuses to start below it) and what each GPU's NVML saw resident.
+    pool_bytes = blocks * block_size * shape.kv_bytes_per_token(TP)
+    assert blocks * block_size >= sizes.max_model_len, f"{blocks} blocks of {block_size} hold no full-length request"
+    assert all(pool_bytes <= peak * kv.GIB for peak in peaks), \
+        f"a pool of {pool_bytes / kv.GIB:.1f} GiB per GPU, but NVML saw at most {min(peaks):.1f} GiB in use"

@@ -17,14 +17,9 @@ from pagedbench.vllm_reference import run_reference
 
 pytestmark = pytest.mark.throughput
 PROMPT_LEN = 8  # the lab's short prompt
+LIKE_FOR_LIKE = 16  # HF batch whose requests vLLM's "repeat" workload runs too: the speed-up's pair
 REFERENCE_TIMEOUT_S = 600  # vLLM's benchmark imports vLLM and starts (compiles) its own engine
 SATURATED = 0.10  # a sweep point that adds less than this over the previous one ends the sweep
-
-
-@pytest.fixture(scope="session")
-def session_results():
-    """Figures later tests compare against (HF tok/s for the speed-up, the sweep's points)."""
-    return {}
 
 
 @pytest.fixture
@@ -39,7 +34,7 @@ def serving_engine(start_engine, model_dir, model_shape, sizes, load_format):
 
 @pytest.mark.matrix(cpu=dict(cache=("dynamic", "static"), batch=tiers.CPU.hf_batches),
                     gpu=dict(cache=("dynamic", "static"), batch=tiers.GPU.hf_batches))
-def test_hf_generate(benchmark, metrics, target, cache, batch, hf_engine, model_shape, sizes, session_results):
+def test_hf_generate(benchmark, metrics, target, cache, batch, hf_engine, model_shape, sizes, session_store):
     new = sizes.hf_new_tokens
     wl = workloads.repeated_prompt(batch, PROMPT_LEN, new, vocab_size=hf_engine.vocab_size)
     with NvmlSampler() as nvml:  # warm-up 1, rounds per tier (3 on GPU)
@@ -53,7 +48,7 @@ def test_hf_generate(benchmark, metrics, target, cache, batch, hf_engine, model_
         metrics.metric("peak_alloc_gib", max(r.peak_alloc_bytes for r in timed) / GIB, "GiB", "lower")
         metrics.metric("nvml_peak_gib", nvml.peak_gib, "GiB", "lower")
         metrics.series["memory_gib"] = nvml.samples
-    session_results[(target.slug, cache, batch)] = (tok_s, metrics.metrics["tok_per_s"].spread)
+    session_store.put(test_hf_generate.__name__, (target.slug, cache, batch), (tok_s, metrics.metrics["tok_per_s"].spread))
 
     # The cache holds what its policy says, to the byte: the dynamic cache the tokens written
     # (the last generated token is never fed back), the static one max_len slots per sequence.
@@ -63,10 +58,10 @@ def test_hf_generate(benchmark, metrics, target, cache, batch, hf_engine, model_
 
 
 @pytest.mark.matrix(cpu=dict(workload=("repeat", "variable")), gpu=dict(workload=("repeat", "variable")))
-def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, model_shape, sizes, session_results,
+def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, model_shape, sizes, session_store,
                          request):
-    if workload == "repeat":  # like for like with HF at batch 16
-        wl = workloads.repeated_prompt(16, PROMPT_LEN, sizes.hf_new_tokens, vocab_size=4096)
+    if workload == "repeat":  # like for like with HF's batch of the same requests
+        wl = workloads.repeated_prompt(LIKE_FOR_LIKE, PROMPT_LEN, sizes.hf_new_tokens, vocab_size=4096)
     elif request.config.option.dataset:
         wl = workloads.sharegpt(request.config.option.dataset, n=sizes.throughput_requests, vocab_size=4096,
                                 max_seq_len=sizes.max_model_len)
@@ -85,21 +80,25 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
     if nvml.available:
         metrics.metric("nvml_peak_gib", nvml.peak_gib, "GiB", "lower")
         metrics.series["memory_gib"] = nvml.samples
-    hf = session_results.get((target.slug, "dynamic", 16))
+    hf = session_store.get(test_hf_generate.__name__, (target.slug, "dynamic", LIKE_FOR_LIKE))
     if workload == "repeat" and hf:
         hf_tok_s, hf_spread = hf  # a ratio is as noisy as both its terms
         metrics.metric("speedup_vs_hf", out_s / hf_tok_s, "x", "higher",
                        spread=hf_spread + metrics.metrics["output_tok_per_s"].spread,
                        floor=tol.hf_floor(target.kind))
+    elif workload == "repeat":
+        metrics.not_measured("speedup_vs_hf", f"{test_hf_generate.__name__} (dynamic cache, batch {LIKE_FOR_LIKE}) did "
+                             "not run earlier in this session; the report divides the two tests' figures from the "
+                             "run files")
     assert all(o == sum(r.output_len for r in wl.requests) for _, o, _ in rounds), "forced lengths not honoured"
 
 
 @pytest.mark.matrix(cpu=dict(max_num_seqs=tiers.CPU.sweep_points), gpu=dict(max_num_seqs=tiers.GPU.sweep_points))
 def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_engine, model_shape, sizes,
-                            session_results):
+                            session_store):
     """Each point offers 4 x max_num_seqs requests, so the batch fills several times over. The sweep goes
     on until a point adds less than SATURATED over the one before: the knee is found, not assumed."""
-    sweep = session_results.setdefault(("sweep", target.slug), {})
+    sweep = session_store.under(test_max_num_seqs_sweep.__name__, target.slug)  # points run earlier
     done = sorted(n for n in sweep if n < max_num_seqs)
     if len(done) >= 2 and sweep[done[-1]] < (1 + SATURATED) * sweep[done[-2]]:
         pytest.skip(f"saturated: max_num_seqs {done[-2]} -> {done[-1]} added "
@@ -119,6 +118,7 @@ def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_en
     out_tokens = len(wl) * sizes.sweep_output_tokens
     metrics.param(max_num_seqs=max_num_seqs, requests=len(wl), model=model_shape.name)
     tok_s = metrics.rate("output_tok_per_s", out_tokens, times, "tok/s", floor=tol.rate_floor(target.kind))
+    session_store.put(test_max_num_seqs_sweep.__name__, (target.slug, max_num_seqs), tok_s)
     sweep[max_num_seqs] = tok_s
     points = sorted(sweep)
     best = max(sweep.values())
@@ -126,6 +126,10 @@ def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_en
     # Where the curve flattens (first point within 10 % of the best so far): recorded, not gated.
     metrics.param(saturation_max_num_seqs=saturation)
     prev = [n for n in points if n < max_num_seqs]
+    if not prev and max_num_seqs > min(sizes.sweep_points):
+        metrics.not_measured("gain_over_previous", "no smaller max_num_seqs point ran earlier in this session: the "
+                                                   "gain and the sweep's laws (x1.5 at small batch, no collapse past "
+                                                   "saturation) were not checked")
     if prev:
         p = prev[-1]
         metrics.param(gain_over_previous=tok_s / sweep[p])

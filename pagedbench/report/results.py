@@ -15,6 +15,7 @@ from functools import cache
 
 from ..kv import load_shape
 from ..run_file import is_number
+from ..workloads import repeated_name
 
 GB = 1e9            # tables in GB follow the vLLM paper; GiB is said where it is GiB
 
@@ -86,6 +87,26 @@ def results(run: dict, function: str) -> list[Result]:
             units={k: str(v.get("unit", "")) for k, v in ms.items()},
             series=entry.get("series", {}),
         ))
+    return out
+
+
+def speedups_vs_hf(run: dict) -> dict[str, tuple[float, bool]]:
+    """vLLM throughput test id -> (its speed-up over HF generate() on the same requests, whether the test
+    measured it in one session).
+
+    The test records speedup_vs_hf when HF's dynamic-cache batch of those requests ran before it in its
+    session. Run in separate sessions (chunks, `-k`), both figures are still in the run files: the ratio
+    is taken here from the HF result of the same model, batch and new tokens (the newest of each once
+    the files are merged)."""
+    hf = {(r.param("model"), repeated_name(r.param("batch"), r.param("new_tokens"))): r.metric("tok_per_s")
+          for r in results(run, HF_GENERATE) if r.param("cache") == "dynamic" and r.metric("tok_per_s")}
+    out = {}
+    for r in results(run, VLLM_THROUGHPUT):
+        hf_tok_s, vllm_tok_s = hf.get((r.param("model"), r.param("workload"))), r.metric("output_tok_per_s")
+        if r.metric("speedup_vs_hf") is not None:
+            out[r.nodeid] = (r.metric("speedup_vs_hf"), True)
+        elif hf_tok_s and vllm_tok_s is not None:
+            out[r.nodeid] = (vllm_tok_s / hf_tok_s, False)
     return out
 
 

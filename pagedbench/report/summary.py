@@ -6,9 +6,19 @@ from ..baseline import STATUSES
 from ..gate import thresholds
 from ..kv import GIB
 from ..run_file import OUTCOMES, is_number
-from .results import BLOCK_COUNTS, HF_GENERATE, MEMORY_WASTE, PAGED_DECODE, VLLM_THROUGHPUT, Result, results, sorted_by
+from .results import (
+    BLOCK_COUNTS,
+    HF_GENERATE,
+    MEMORY_WASTE,
+    PAGED_DECODE,
+    VLLM_THROUGHPUT,
+    Result,
+    results,
+    sorted_by,
+    speedups_vs_hf,
+)
 from .serving_sections import headline_serving
-from .tables import DASH, fmt, md_table, times
+from .tables import DASH, fmt, md_table, speedup_cell
 
 
 def _gpu_line(gpu: dict) -> str:
@@ -91,10 +101,10 @@ def figures_row(run: dict) -> list[str]:
     """The cells of figures_table's row, under FIGURES_HEADERS (the README stacks several GPUs' rows)."""
     vllm = _best(results(run, VLLM_THROUGHPUT), "output_tok_per_s")
     hf = _best(results(run, HF_GENERATE), "tok_per_s")
-    speedup = vllm.metric("speedup_vs_hf") if vllm else None
-    if speedup is None:  # the best vLLM row may lack it; any recorded speed-up still says something
-        speedup = max((r.metric("speedup_vs_hf") for r in results(run, VLLM_THROUGHPUT)
-                       if r.metric("speedup_vs_hf") is not None), default=None)
+    speedups = speedups_vs_hf(run)
+    speedup = speedups.get(vllm.nodeid) if vllm else None
+    if speedup is None:  # the best vLLM row may lack it; any speed-up still says something
+        speedup = max(speedups.values(), default=None)
 
     counts = results(run, BLOCK_COUNTS)
     models = {str(r.param("model")) for r in counts}
@@ -119,5 +129,5 @@ def figures_row(run: dict) -> list[str]:
     decode = f"{dec.metric('kv_gbps'):,.0f} ({dec.param('impl')})" if dec else DASH
     ttft_p99, capacity = headline_serving(run)
     return [run["slug"], fmt(vllm.metric("output_tok_per_s") if vllm else None),
-            fmt(hf.metric("tok_per_s") if hf else None), times(speedup),
+            fmt(hf.metric("tok_per_s") if hf else None), speedup_cell(speedup),
             blocks, waste, decode, fmt(ttft_p99), capacity or DASH]

@@ -24,6 +24,17 @@ def times(v, digits: int = 1) -> str:
     return DASH if v is None else fmt(v, digits) + "×"
 
 
+ACROSS_RUNS = "across runs"  # a ratio of two tests' figures from separate sessions, not measured as one
+
+
+def speedup_cell(entry: tuple[float, bool] | None) -> str:
+    """A (speed-up, measured in one session) pair: '4.3×', '4.1× (across runs)', or '–'."""
+    if entry is None:
+        return DASH
+    value, one_session = entry
+    return times(value) + ("" if one_session else f" ({ACROSS_RUNS})")
+
+
 def ratio(a, b) -> float | None:
     return a / b if a is not None and b else None
 
