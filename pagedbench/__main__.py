@@ -5,6 +5,7 @@
     python -m pagedbench baseline RUN.json [RUN.json ...] [--baselines-dir baselines]
     python -m pagedbench history DIR [-k SUBSTRING] [--metric NAME] [--plots OUT]
     python -m pagedbench bisect --good REV --bad REV [--repo DIR] -- <pytest args>
+    python -m pagedbench detectors [--trials N] [--seed S] [--readme README.md]
 
 Exit codes: 0 written, 2 bad input (unreadable or wrong-schema run JSON, README without its markers,
 bad arguments).
@@ -74,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     bi.add_argument("--bad", required=True, metavar="REV")
     bi.add_argument("--repo", default=".", metavar="DIR")
     bi.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then the pytest selection, e.g. -k 'vllm_throughput and cpu'")
+    de = sub.add_parser("detectors", help="the change-point candidates on synthetic series: a markdown table",
+                        description="Run every importable candidate (Otava's where apache-otava imports) on seeded "
+                                    "series with and without one step; print the table, or write it into the README.")
+    de.add_argument("--trials", type=int, default=60, help="stepped and step-free series each (default: 60)")
+    de.add_argument("--seed", type=int, default=0)
+    de.add_argument("--readme", default=None, metavar="PATH", help="replace the table between the detectors markers")
     return parser
 
 
@@ -106,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
 
             extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
             print(f"first bad commit: {bisect(args.repo, args.good, args.bad, extra)}")
+        elif args.command == "detectors":
+            from .detectors import compare, table, write_readme
+
+            text = table(compare(args.trials, 30, args.seed), args.trials, 30, args.seed)
+            print(text)
+            if args.readme:
+                print(f"{'updated' if write_readme(args.readme, text) else 'unchanged:'} {args.readme}")
         elif args.command == "baseline":
             from .noise import write_baseline
 
