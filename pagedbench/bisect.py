@@ -7,8 +7,8 @@ step runs the same pytest selection against it, with the gate's confirm-before-f
 1 bad (a confirmed regression or a failed assertion), 125 skip (the step does not collect, start
 or run). It bisects a detached worktree, so the checkout in use is never touched. Steps run with
 --trust-machine: both sides are measured on this machine, one after the other, so a busy machine
-must not turn the comparison off. To bisect vLLM wheels instead, keep the suite fixed and install
-the wheel under test in each step (a `git bisect run` script of your own calling `run_step`).
+must not turn the comparison off. To bisect a list of vLLM wheels with the suite fixed, see
+wheel_bisect.py: it shares the oracle and the baseline step with this.
 """
 
 from __future__ import annotations
@@ -37,9 +37,30 @@ def _git(cwd: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def pytest_command(baselines: Path, pytest_args: list[str]) -> list[str]:
-    return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--benchmark-only", "--trust-machine",
+def verdict(returncode: int) -> int:
+    """pytest's exit status as git bisect reads it: 0 good, 1 bad, 125 skip (no collection, usage error...)."""
+    return {0: 0, 1: 1}.get(returncode, 125)
+
+
+def pytest_command(baselines: Path, pytest_args: list[str], python: str = sys.executable) -> list[str]:
+    return [python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--benchmark-only", "--trust-machine",
             f"--baselines-dir={baselines}", *pytest_args]
+
+
+def oracle_env(*path: Path) -> dict:
+    """The environment a step's pytest runs in: these folders first on the import path (the tree under
+    test, a step's installed wheel) so they win over what the environment has installed."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(str(p) for p in path)}
+
+
+def measure_baseline(what: str, baselines: Path, pytest_args: list[str], cwd: Path, env: dict,
+                     python: str = sys.executable) -> None:
+    """Record the good end as a throwaway baseline; one measurement, since nothing is compared yet."""
+    record = pytest_command(baselines, pytest_args, python) + ["--update-baselines", "--confirm-runs=0"]
+    done = subprocess.run(record, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise PagedBenchError(f"the good {what} does not pass its own run (pytest exit {done.returncode}):\n"
+                              f"{done.stdout[-2000:]}{done.stderr[-1000:]}")
 
 
 def bisect(repo: Path, good: str, bad: str, pytest_args: list[str], log=print) -> str:
@@ -52,12 +73,7 @@ def bisect(repo: Path, good: str, bad: str, pytest_args: list[str], log=print) -
     _git(repo, "worktree", "add", "--detach", "-q", str(tree), good)
     try:
         log(f"measuring the good revision {good[:12]} as the baseline")
-        record = pytest_command(baselines, pytest_args) + ["--update-baselines", "--confirm-runs=0"]
-        env = {**os.environ, "PYTHONPATH": str(tree)}
-        done = subprocess.run(record, cwd=tree, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise PagedBenchError(f"the good revision {good[:12]} does not pass its own run (pytest exit "
-                                  f"{done.returncode}):\n{done.stdout[-2000:]}")
+        measure_baseline(f"revision {good[:12]}", baselines, pytest_args, tree, oracle_env(tree))
         _git(tree, "bisect", "start", bad, good)
         run = subprocess.run(["git", "bisect", "run", sys.executable, str(step), *pytest_command(baselines, pytest_args)],
                              cwd=tree, capture_output=True, text=True)
