@@ -57,6 +57,14 @@ def test_history_names_the_step_and_what_changed(tmp_path):
     assert png.name == "history_throughput.png" and png.stat().st_size > 0
 
 
+@pytest.mark.parametrize("slug", ["cpu", "h100"])
+def test_kept_history_is_one_device_with_throughput_series(slug):
+    runs = history.load_runs(ROOT / "history" / slug)  # the folders the README's history plots are drawn from
+    assert {run["slug"] for _, run in runs} == {slug}
+    series = history.collect(runs, k="test_vllm_throughput")
+    assert series and any(len(s.points) > 1 for s in series)
+
+
 def test_history_refuses_mixed_devices(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(run_doc(0, 1.0)))
     (tmp_path / "b.json").write_text(json.dumps({**run_doc(1, 1.0), "slug": "h200"}))
