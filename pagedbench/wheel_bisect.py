@@ -31,12 +31,11 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .bisect import measure_baseline, oracle_env, pytest_command, verdict
+from .bisect import measure_baseline, oracle_env, pytest_command, run_json, step_verdict
 from .errors import PagedBenchError
 
 DEFAULT_INSTALL = "{python} -m pip install -q --no-deps --force-reinstall --target {target} {wheel}"
 VERSION = re.compile(r"\d[\w.!+-]*")
-WORDS = {0: "good", 1: "bad", 125: "skip"}
 
 
 def read_wheels(spec: str, package: str = "vllm") -> list[str]:
@@ -89,13 +88,13 @@ def bisect_wheels(wheels: list[str], pytest_args: list[str], repo: Path = Path("
     def judge(i: int) -> int:
         target = install(i)
         if target is None:
-            outcome, why = 125, "install failed"
+            outcome, why = 125, "skip (install failed)"
         else:
             rc = subprocess.run(pytest_command(baselines, pytest_args, python), cwd=repo, env=oracle_env(target, repo),
                                 capture_output=True, text=True).returncode
-            outcome, why = verdict(rc), f"pytest exit {rc}"
+            outcome, why = step_verdict(rc, run_json(baselines))
             shutil.rmtree(target, ignore_errors=True)  # an unpacked vLLM wheel is gigabytes
-        log(f"wheel {i + 1}/{len(wheels)} {wheels[i]}: {WORDS[outcome]} ({why})")
+        log(f"wheel {i + 1}/{len(wheels)} {wheels[i]}: {why}")
         return outcome
 
     try:
@@ -107,7 +106,7 @@ def bisect_wheels(wheels: list[str], pytest_args: list[str], repo: Path = Path("
         shutil.rmtree(target, ignore_errors=True)
         newest = judge(len(wheels) - 1)
         if newest != 1:
-            raise PagedBenchError(f"the newest wheel {wheels[-1]} is not bad ({WORDS[newest]}): nothing to bisect")
+            raise PagedBenchError(f"the newest wheel {wheels[-1]} did not come out bad: nothing to bisect")
         return [wheels[i] for i in search(len(wheels), judge)]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
