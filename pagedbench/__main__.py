@@ -6,6 +6,8 @@
     python -m pagedbench history DIR [-k SUBSTRING] [--metric NAME] [--plots OUT]
     python -m pagedbench bisect --good REV --bad REV [--repo DIR] -- <pytest args>
     python -m pagedbench merge-timings baselines/h100 [...] | SAVED.json ... --out FILE
+    python -m pagedbench bisect --wheels FILE|W1,W2,... [--install-cmd T] [--python PY] [--repo DIR] -- <pytest args>
+    python -m pagedbench detectors [--trials N] [--seed S] [--readme README.md]
 
 Exit codes: 0 written, 2 bad input (unreadable or wrong-schema run JSON, README without its markers,
 bad arguments).
@@ -69,12 +71,22 @@ def _parser() -> argparse.ArgumentParser:
     hi.add_argument("--metric", default=None, help="only this metric")
     hi.add_argument("--plots", default=None, metavar="OUT", help="write history_<tier>.png here")
     hi.add_argument("--steps-only", action="store_true", help="print only series with a step")
-    bi = sub.add_parser("bisect", help="git bisect with the gate as the oracle",
+    bi = sub.add_parser("bisect", help="git bisect, or a search over vLLM wheels, with the gate as the oracle",
                         description="Measure --good as the baseline, then bisect to --bad running the given pytest "
-                                    "selection at each step (0 good, 1 bad, 125 skip).")
-    bi.add_argument("--good", required=True, metavar="REV")
-    bi.add_argument("--bad", required=True, metavar="REV")
-    bi.add_argument("--repo", default=".", metavar="DIR")
+                                    "selection at each step (0 good, 1 bad, 125 skip). With --wheels instead: the "
+                                    "suite stays, the oldest wheel is the baseline, the first bad wheel is searched.")
+    bi.add_argument("--good", metavar="REV")
+    bi.add_argument("--bad", metavar="REV")
+    bi.add_argument("--repo", default=".", metavar="DIR", help="the suite's repository (default: .)")
+    bi.add_argument("--wheels", metavar="FILE|LIST",
+                    help="wheel paths, pip requirements or versions, oldest (good) to newest (bad): a file of one a "
+                         "line or a comma-separated list")
+    bi.add_argument("--package", default="vllm", help="what a bare version in --wheels pins (default: vllm)")
+    bi.add_argument("--python", default=sys.executable, metavar="PY",
+                    help="interpreter that installs and runs each step (default: this one)")
+    bi.add_argument("--install-cmd", default=None, metavar="TEMPLATE",
+                    help="shell line installing {wheel} with {python} (default: pip install --no-deps --target "
+                         "{target}, a fresh folder put first on the import path: the environment is not changed)")
     bi.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then the pytest selection, e.g. -k 'vllm_throughput and cpu'")
     mt = sub.add_parser("merge-timings", help="pytest-benchmark's saved runs of one GPU merged into one",
                         description="--benchmark-compare compares with the newest saved run only: chunks saved by "
@@ -86,7 +98,33 @@ def _parser() -> argparse.ArgumentParser:
     mt.add_argument("--out", metavar="FILE", default=None, help="write the merge of the given files here")
     mt.add_argument("--save", default=stored_timings.SAVE,
                     help=f"the save name merged in a folder (default: {stored_timings.SAVE})")
+    de = sub.add_parser("detectors", help="the change-point candidates on synthetic series: a markdown table",
+                        description="Run every importable candidate (Otava's where apache-otava imports) on seeded "
+                                    "series with and without one step; print the table, or write it into the README.")
+    de.add_argument("--trials", type=int, default=60, help="stepped and step-free series each (default: 60)")
+    de.add_argument("--seed", type=int, default=0)
+    de.add_argument("--readme", default=None, metavar="PATH", help="replace the table between the detectors markers")
     return parser
+
+
+def _bisect(args) -> None:
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    commits = args.good is not None and args.bad is not None
+    if not (commits and not args.wheels or args.wheels and args.good is None and args.bad is None):
+        raise PagedBenchError("bisect takes either --good REV and --bad REV, or --wheels")
+    if not args.wheels:
+        from .bisect import bisect
+
+        print(f"first bad commit: {bisect(args.repo, args.good, args.bad, extra)}")
+        return
+    from .wheel_bisect import DEFAULT_INSTALL, bisect_wheels, read_wheels
+
+    found = bisect_wheels(read_wheels(args.wheels, args.package), extra, args.repo, args.python,
+                          args.install_cmd or DEFAULT_INSTALL)
+    if len(found) == 1:
+        print(f"first bad wheel: {found[0]}")
+    else:
+        print(f"first bad wheel is one of (skipped steps stand before it): {', '.join(found)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,10 +152,14 @@ def main(argv: list[str] | None = None) -> int:
                 for path in plot(series, Path(args.plots)):
                     print(f"wrote {path}")
         elif args.command == "bisect":
-            from .bisect import bisect
+            _bisect(args)
+        elif args.command == "detectors":
+            from .detectors import compare, table, write_readme
 
-            extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
-            print(f"first bad commit: {bisect(args.repo, args.good, args.bad, extra)}")
+            text = table(compare(args.trials, 30, args.seed), args.trials, 30, args.seed)
+            print(text)
+            if args.readme:
+                print(f"{'updated' if write_readme(args.readme, text) else 'unchanged:'} {args.readme}")
         elif args.command == "baseline":
             from .noise import write_baseline
 

@@ -9,6 +9,7 @@ import pytest
 
 from pagedbench import changepoint, history
 from pagedbench.bisect import bisect
+from pagedbench.detectors import flat_series, stepped_series, synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,26 +18,20 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("seed", range(3))
 def test_every_step_of_3x_the_noise_is_found_within_2_points(seed):
-    for values, at in changepoint.stepped_series(trials=20, n=30, seed=seed):
+    for values, at in stepped_series(trials=20, n=30, seed=seed):
         steps = changepoint.pelt(values)
         assert any(abs(s.index - at) <= 2 for s in steps), f"step at {at} missed in {values}"
 
 
 def test_no_step_in_20_step_free_series():
-    for values in changepoint.flat_series(trials=20, n=30, seed=11):
+    for values in flat_series(trials=20, n=30, seed=11):
         assert changepoint.pelt(values) == []
 
 
 def test_step_reports_levels_size_and_significance():
-    values = changepoint.synthetic(30, 0.01, -0.08, 17, seed=4)
+    values = synthetic(30, 0.01, -0.08, 17, seed=4)
     (step,) = changepoint.pelt(values)
     assert step.index == 17 and step.size == pytest.approx(-0.08, abs=0.01) and step.significance > 10
-
-
-def test_detector_comparison_has_every_candidate():
-    rows = changepoint.compare_detectors(trials=10, n=30, seed=2)
-    assert [r["detector"] for r in rows] == list(changepoint.DETECTORS)
-    assert all(0 <= r["found"] <= r["stepped"] and 0 <= r["false_series"] <= r["flat"] for r in rows)
 
 
 # ---- history over run files ------------------------------------------------------------------
@@ -51,7 +46,7 @@ def run_doc(i, value, vllm="0.26.0"):
 
 
 def test_history_names_the_step_and_what_changed(tmp_path):
-    values = changepoint.synthetic(16, 0.01, -0.12, 9, seed=1)
+    values = synthetic(16, 0.01, -0.12, 9, seed=1)
     for i, v in enumerate(values):
         (tmp_path / f"run-{i:02d}.json").write_text(json.dumps(run_doc(i, v, "0.26.0" if i < 9 else "0.27.0")))
     (series,) = history.collect(history.load_runs(tmp_path))  # exact counts are not a series
@@ -60,6 +55,14 @@ def test_history_names_the_step_and_what_changed(tmp_path):
     assert "suite c08 -> c09" in lines[1]
     (png,) = history.plot([series], tmp_path / "plots")
     assert png.name == "history_throughput.png" and png.stat().st_size > 0
+
+
+@pytest.mark.parametrize("slug", ["cpu", "h100"])
+def test_kept_history_is_one_device_with_throughput_series(slug):
+    runs = history.load_runs(ROOT / "history" / slug)  # the folders the README's history plots are drawn from
+    assert {run["slug"] for _, run in runs} == {slug}
+    series = history.collect(runs, k="test_vllm_throughput")
+    assert series and any(len(s.points) > 1 for s in series)
 
 
 def test_history_refuses_mixed_devices(tmp_path):
