@@ -135,17 +135,21 @@ def resolve_model_dir(model: str | Path) -> Path:
     return path
 
 
-def load_shape(model: str | Path, dtype: str | None = None) -> ModelShape:
-    """ModelShape of a shipped model name or a local HF checkpoint folder."""
-    path = resolve_model_dir(model)
-    cfg_file = path / "config.json"
+def load_config(model: str | Path) -> dict:
+    """config.json of a shipped model name or a local HF checkpoint folder."""
+    cfg_file = resolve_model_dir(model) / "config.json"
     try:
-        cfg = json.loads(cfg_file.read_text())
+        return json.loads(cfg_file.read_text())
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{cfg_file}: cannot read ({exc})") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{cfg_file}: not valid JSON ({exc})") from exc
-    shape = shape_from_config(cfg, name=path.name, source=str(cfg_file), dtype=dtype)
+
+
+def load_shape(model: str | Path, dtype: str | None = None) -> ModelShape:
+    """ModelShape of a shipped model name or a local HF checkpoint folder."""
+    path = resolve_model_dir(model)
+    shape = shape_from_config(load_config(path), name=path.name, source=str(path / "config.json"), dtype=dtype)
     return ModelShape(**{**shape.__dict__, "path": path})
 
 
@@ -241,14 +245,24 @@ class PrefixSharing:
         return 100.0 * (1 - self.blocks_shared / self.blocks_unshared)
 
 
+def cached_prefix_blocks(shared_len: int, unique_len: int, block_size: int) -> int:
+    """Blocks of a shared prefix a later request finds in vLLM's prefix cache: full blocks only, and
+    never the last prompt token (a hit covers at most prompt length - 1 tokens)."""
+    return min(shared_len, shared_len + unique_len - 1) // block_size
+
+
+def prefix_hit_tokens(readers: int, shared_len: int, unique_len: int, block_size: int) -> int:
+    """Prompt tokens `readers` requests take from the prefix cache once the shared prefix is cached."""
+    return readers * cached_prefix_blocks(shared_len, unique_len, block_size) * block_size
+
+
 def prefix_sharing(n_users: int, shared_len: int, unique_len: int, block_size: int) -> PrefixSharing:
     _positive_int("number of users", n_users)
     _positive_int("shared prefix length", shared_len)
     if isinstance(unique_len, bool) or not isinstance(unique_len, int) or unique_len < 0:
         raise PagedBenchError(f"unique length must be a non-negative integer, got {unique_len!r}")
     total = shared_len + unique_len
-    # vLLM never serves the last prompt token from cache: a hit covers at most total-1 tokens.
-    shared_blocks = min(shared_len, total - 1) // block_size
+    shared_blocks = cached_prefix_blocks(shared_len, unique_len, block_size)
     per_user_blocks = blocks_for(total, block_size)
     tail_blocks = blocks_for(total - shared_blocks * block_size, block_size)
     blocks_shared = shared_blocks + n_users * tail_blocks

@@ -14,12 +14,10 @@ diverge at once, a different rounding after a while.
 
 from __future__ import annotations
 
-import json
-import statistics
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import PagedBenchError
+from .kv import load_config
 from .workloads import Request, Workload, uniform_io
 
 CHECK_REQUESTS = 16
@@ -97,33 +95,21 @@ class Agreement:
         """Share of the compared tokens that lie before the request's first difference."""
         return sum(self.matched) / (self.steps * len(self.matched))
 
-    @property
-    def identical_share(self) -> float:
-        return sum(m == self.steps for m in self.matched) / len(self.matched)
-
-    @property
-    def median_first_difference(self) -> float:
-        return float(statistics.median(self.matched))
-
     def record(self, metrics, prefix: str, floor: float) -> None:
         metrics.metric(f"{prefix}token_agreement", self.token_agreement, "share", "higher", floor=floor)
         metrics.param(**{f"{prefix}identical_requests": f"{sum(m == self.steps for m in self.matched)}/{len(self.matched)}",
                          f"{prefix}first_difference_per_request": list(self.matched)})
 
 
-def model_config(model_dir) -> dict:
-    return json.loads((Path(model_dir) / "config.json").read_text())
-
-
 def model_check_workload(model_dir) -> Workload:
-    return check_workload(model_config(model_dir)["vocab_size"])
+    return check_workload(load_config(model_dir)["vocab_size"])
 
 
 def checked_ids(engine, model_dir, device: str, load_format: str = "dummy") -> list[tuple[int, ...]]:
     """The engine's greedy output of the check requests: under the seeded weights when the model has
     dummy ones (loaded once per engine), under the checkpoint's own with --model."""
     if load_format == "dummy" and engine.weights_seed != WEIGHTS_SEED:
-        engine.reload_weights(seeded_llama_weights(model_config(model_dir), WEIGHTS_SEED, device))
+        engine.reload_weights(seeded_llama_weights(load_config(model_dir), WEIGHTS_SEED, device))
         engine.weights_seed = WEIGHTS_SEED
     engine.reset_prefix_cache()
     return engine.greedy_token_ids(model_check_workload(model_dir))

@@ -225,7 +225,9 @@ class VLLMEngine:
         if self.llm.llm_engine.vllm_config.device_config.device_type == "cpu":
             self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
         else:
-            self.llm.apply_model(lambda model: model.load_weights(weights) and None)
+            def load(model) -> None:  # returns nothing: the set of loaded names would travel back
+                model.load_weights(weights)
+            self.llm.apply_model(load)
         self.reset_prefix_cache()
 
     def timed_generate(self, workload: Workload, prime: Workload | None = None,
@@ -344,7 +346,8 @@ def common_changes(max_model_len: int, load_format: str, block_size: int | None,
                         why="on CPU vLLM sizes the pool from host memory, which other processes share"))
     if enforce_eager:
         out.append(dict(name="enforce_eager", value=True, vllm_default=False,
-                        why="torch.compile adds about 20 s to a CPU start for a 2-layer model"))
+                        why="the CPU tier (torch.compile adds about 20 s to a 2-layer start) and the eager side "
+                            "of test_compile_modes"))
     return out
 
 
@@ -355,7 +358,9 @@ def changed_settings(settings: EngineSettings) -> list[dict]:
             dict(name="seed", value=0, vllm_default=None, why="the same sampling in every run"),
             dict(name="disable_log_stats", value=False, vllm_default=True, why="vLLM's counters (preemptions, hits)"),
             *common_changes(settings.max_model_len, settings.load_format, settings.block_size,
-                            settings.kv_cache_bytes, settings.enforce_eager)]
+                            settings.kv_cache_bytes, settings.enforce_eager),
+            *([dict(name="kv_cache_dtype", value=settings.kv_cache_dtype, vllm_default="auto",
+                    why="the KV cache dtype under test")] if settings.kv_cache_dtype != "auto" else [])]
 
 
 def expected_blocks(shape: ModelShape, settings: EngineSettings) -> int:

@@ -57,9 +57,10 @@ def test_history_names_the_step_and_what_changed(tmp_path):
     assert png.name == "history_throughput.png" and png.stat().st_size > 0
 
 
-@pytest.mark.parametrize("slug", ["cpu", "h100"])
-def test_kept_history_is_one_device_with_throughput_series(slug):
-    runs = history.load_runs(ROOT / "history" / slug)  # the folders the README's history plots are drawn from
+@pytest.mark.parametrize("folder", ["history/cpu", "reports/h100/runs"])
+def test_kept_history_is_one_device_with_throughput_series(folder):
+    runs = history.load_runs(ROOT / folder)  # the folders the README's history plots are drawn from
+    slug = folder.split("/")[1]
     assert {run["slug"] for _, run in runs} == {slug}
     series = history.collect(runs, k="test_vllm_throughput")
     assert series and any(len(s.points) > 1 for s in series)

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from pagedbench import slo
+from pagedbench import kv, slo
 from pagedbench import tolerance as tol
 from pagedbench.server import VllmServer, group_alive
 from pagedbench.serving_cases import server_settings, serving_sizes
@@ -141,7 +141,6 @@ def test_serving_prefix_caching(benchmark, metrics, target, server, serving, ser
                                    serving.load_timeout_s, key), srv.cache_config()["block_size"])
     benchmark.pedantic(both, rounds=1, iterations=1)  # the cache-off server's start is inside the timing
     (on, block), (off, _) = results[True], results[False]
-    shared_blocks = mix.prefix_len // block
     metrics.param(shared_len=mix.prefix_len, unique_len=mix.input_len, requests=n, block_size=block)
     metrics.exact("cache_on.prefix_hit_tokens", int(on["server.prefix_cache_hits"]), "tokens")
     metrics.derived("cache_on.hit_rate", on["server.prefix_cache_hits"] / on["server.prefix_cache_queries"],
@@ -149,7 +148,7 @@ def test_serving_prefix_caching(benchmark, metrics, target, server, serving, ser
     metrics.metric("ttft_p50_ratio_on_off", on["p50_ttft_ms"] / off["p50_ttft_ms"], "x", "lower",
                    floor=tol.serving_floor(target.kind, "p50"))
     assert on["server.prefix_cache_queries"] == n * (mix.prefix_len + mix.input_len)
-    assert on["server.prefix_cache_hits"] == (n - 1) * shared_blocks * block
+    assert on["server.prefix_cache_hits"] == kv.prefix_hit_tokens(n - 1, mix.prefix_len, mix.input_len, block)
     assert off["server.prefix_cache_hits"] == 0
     if target.kind == "gpu":  # a sixth of the prefill per request: the first token comes sooner
         assert on["p50_ttft_ms"] < off["p50_ttft_ms"], f"TTFT p50 on {on['p50_ttft_ms']:.0f} ms vs off {off['p50_ttft_ms']:.0f}"

@@ -6,18 +6,13 @@ Each GPU stores its share of the KV heads: the per-GPU bytes per token at TP=n d
 
 import pytest
 
-from pagedbench import kv, workloads
+from pagedbench import kv, tiers
 from pagedbench import tolerance as tol
 from pagedbench.meters import NvmlSampler, timed_rounds
 from pagedbench.vllm_engine import block_pool_settings, expected_blocks, serving_settings
 
 pytestmark = [pytest.mark.throughput, pytest.mark.tensor_parallel(2)]
 TP = 2
-
-
-def variable_workload(sizes):
-    lo, hi = sizes.throughput_io
-    return workloads.uniform_io(sizes.throughput_requests, vocab_size=4096, lo=lo, hi=hi)
 
 
 def measure(benchmark, engine, wl, rounds):
@@ -59,7 +54,7 @@ def test_tp_scaling(benchmark, metrics, target, start_engine, sizes, load_format
     """Llama-3.1-8B on the variable-length workload at TP 1, then TP 2, in one test (warm-up 1,
     rounds per tier): TP 2 must be faster; its efficiency TP2 / (2 x TP1) is gated."""
     shape = kv.load_shape(model_dir)
-    wl = variable_workload(sizes)
+    wl = tiers.variable_workload(sizes)
     tp1 = start_engine(serving_settings(model_dir, shape, sizes, load_format, tp=1))
     for _ in range(2):  # TP 1 outside pytest-benchmark's rounds (one fixture, one timed call)
         tp1.timed_generate(wl)
@@ -81,7 +76,7 @@ def test_llama70b_tp2(benchmark, metrics, target, start_engine, sizes, load_form
     """Llama-3.1-70B architecture (dummy weights) at TP 2: throughput, blocks, peak memory per GPU."""
     shape = kv.load_shape("llama-3.1-70b")
     engine = start_engine(serving_settings(kv.resolve_model_dir("llama-3.1-70b"), shape, sizes, load_format, tp=TP))
-    seconds, out_tokens, peaks = measure(benchmark, engine, variable_workload(sizes), sizes.timing_rounds)
+    seconds, out_tokens, peaks = measure(benchmark, engine, tiers.variable_workload(sizes), sizes.timing_rounds)
     blocks = engine.num_gpu_blocks
     block_size = engine.effective()["block_size"]  # the settings leave it to vLLM's default on the device
     metrics.param(tp=TP, model=shape.name, requests=sizes.throughput_requests, block_size=block_size)

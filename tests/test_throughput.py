@@ -66,7 +66,7 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
         wl = workloads.sharegpt(request.config.option.dataset, n=sizes.throughput_requests, vocab_size=4096,
                                 max_seq_len=sizes.max_model_len)
     else:
-        wl = variable_workload(sizes)
+        wl = tiers.variable_workload(sizes)
     with NvmlSampler() as nvml:  # warm-up 1, rounds per tier (3 on GPU)
         rounds = timed_rounds(benchmark, lambda: serving_engine.timed_generate(wl), sizes.timing_rounds)
     prompt_tokens, out_tokens, _ = rounds[-1]
@@ -142,10 +142,6 @@ def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_en
             assert tok_s >= 0.85 * max(sweep[n] for n in prev), "throughput collapsed past saturation"
 
 
-def variable_workload(sizes, seed=0):
-    lo, hi = sizes.throughput_io
-    return workloads.uniform_io(sizes.throughput_requests, seed=seed, vocab_size=4096, lo=lo, hi=hi)
-
 
 @pytest.mark.matrix(cpu=dict(workload=("variable",)), gpu=dict(workload=("variable",)))
 def test_vllm_bench_reference(benchmark, metrics, target, workload, start_engine, engine_pool, model_dir, model_shape,
@@ -153,12 +149,12 @@ def test_vllm_bench_reference(benchmark, metrics, target, workload, start_engine
     """The suite's throughput figure against vLLM's own `vllm bench throughput` code on the same requests,
     in the same run: a user running vLLM's benchmark beside the suite sees the same number."""
     settings = serving_settings(model_dir, model_shape, sizes, load_format)
-    wl = variable_workload(sizes)
+    wl = tiers.variable_workload(sizes)
     engine = start_engine(settings)
     timed = [t for _, _, t in timed_rounds(benchmark, lambda: engine.timed_generate(wl), sizes.timing_rounds)]
     engine_args = engine.settings.llm_kwargs()
     engine_pool.close()  # vLLM's benchmark starts its own engine: the device must be free
-    ref = run_reference(engine_args, wl, variable_workload(sizes, seed=1), tmp_path, REFERENCE_TIMEOUT_S)
+    ref = run_reference(engine_args, wl, tiers.variable_workload(sizes, seed=1), tmp_path, REFERENCE_TIMEOUT_S)
     out_tokens = sum(r.output_len for r in wl.requests)
     floor = tol.rate_floor(target.kind)
     ours = metrics.rate("output_tok_per_s", out_tokens, timed, "tok/s", floor=floor)

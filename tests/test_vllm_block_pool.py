@@ -155,5 +155,4 @@ def test_prefix_sharing(benchmark, metrics, target, block_size, prefix_caching, 
 
     assert run.peak_running == n_users
     assert run.peak_blocks == predicted_blocks
-    shared_blocks = shared_len // block_size
-    assert run.prefix_hits == ((n_users - 1) * shared_blocks * block_size if prefix_caching else 0)
+    assert run.prefix_hits == (kv.prefix_hit_tokens(n_users - 1, shared_len, unique_len, block_size) if prefix_caching else 0)

@@ -54,7 +54,7 @@ def test_kv_cache_dtype_blocks(benchmark, metrics, target, kv_cache_dtype, start
     auto_blocks = start_engine(auto).num_gpu_blocks
     engine = benchmark.pedantic(lambda: start_engine(fp8), rounds=1, iterations=1)
     fp8_shape = model_shape.with_kv_dtype(kv_cache_dtype)
-    avg_len = sum(sizes.throughput_io) // 2 * 2  # mean prompt + mean output of the variable workload
+    avg_len = sum(sizes.throughput_io)  # mean prompt + mean output of the variable workload (Uniform[lo, hi] each)
     metrics.param(block_size=block_size, kv_cache_dtype=kv_cache_dtype, kv_budget_bytes=auto.kv_cache_bytes,
                   users_per_budget={d: kv.max_users_paged(auto.kv_cache_bytes, avg_len, block_size,
                                                           s.kv_bytes_per_token())
@@ -124,7 +124,7 @@ def test_prefix_caching_throughput(benchmark, metrics, target, workload, start_e
     gain = against(metrics, [r for r, _ in primed], [r for r, _ in salted], "no_reuse_output_tok_per_s",
                    "speedup_vs_no_reuse", floor)
     rounds_rate(metrics, "cold_output_tok_per_s", [r for r, _ in cold], floor)
-    predicted = len(wl) * (shared // block_size) * block_size
+    predicted = kv.prefix_hit_tokens(len(wl), shared, unique, block_size)
     metrics.exact("primed_prefix_hits", primed[-1][1], "tokens")
     metrics.param(workload=wl.name, requests=len(wl), block_size=block_size, predicted_primed_hits=predicted,
                   cold_prefix_hits=[h for _, h in cold], no_reuse_prefix_hits=[h for _, h in salted],
@@ -135,7 +135,8 @@ def test_prefix_caching_throughput(benchmark, metrics, target, workload, start_e
     if target.kind == "cpu":
         assert all(h == predicted for _, h in primed), f"primed hits {[h for _, h in primed]} != {predicted} predicted"
     assert all(h == 0 for _, h in salted), "salted requests reused each other's blocks"
-    assert all(h <= (len(wl) - 1) * (shared // block_size) * block_size for _, h in cold), "a cold round found more than the shared blocks"
+    assert all(h <= kv.prefix_hit_tokens(len(wl) - 1, shared, unique, block_size) for _, h in cold), \
+        "a cold round found more than the shared blocks"
     assert checked_ids(engine, model_dir, torch_device, load_format) == reference, \
         "the same engine gave other tokens a second time"
     if target.kind == "gpu":
