@@ -12,6 +12,7 @@ from pagedbench import health, kv, stored_timings, targets, tiers
 from pagedbench import tolerance as tol
 from pagedbench.engine_pool import EnginePool
 from pagedbench.errors import PagedBenchError, StartError
+from pagedbench.meters import drop_unmeasured
 from pagedbench.gate import Gate, Options
 from pagedbench.gpu import Device, current_device
 from pagedbench.meters import gpu_memory_used_gib
@@ -218,8 +219,11 @@ def _remeasure(item):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
+    if report.when == "call" and report.outcome != "passed" and "benchmark" in item.funcargs:
+        drop_unmeasured(item.funcargs["benchmark"])
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        item.config.stash[GATE].record_outcome(item.nodeid, report.outcome)
+        why = report.longreprtext.strip().splitlines()[-1][:500] if report.failed and report.longreprtext else ""
+        item.config.stash[GATE].record_outcome(item.nodeid, report.outcome, item.stash.get(RECORDER, None), why)
     return report
 
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Run the GPU benchmarks on this machine, compare with its stored baselines, write the report.
 #
-#   ci/run-gpu.sh [blocks|throughput|kernels|serving|all]  (default: all, one chunk after another)
+#   ci/run-gpu.sh [blocks|throughput|kernels|serving|tp|all]  (default: all, one chunk after another)
+#
+# tp runs the tensor-parallel tests (2 GPUs) under the slug <gpu>x2 (baselines/h200x2.json,
+# reports/h200x2/); on a machine with one GPU it is skipped with a note.
 #
 # Environment:
 #   PAGEDBENCH_SKIP_INSTALL=1   do not `pip install -e .[gpu]` (the venv is ready)
@@ -17,14 +20,14 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-python}
-CHUNKS=(blocks throughput kernels serving)
+CHUNKS=(blocks throughput kernels serving tp)
 
-usage() { echo "usage: $0 [blocks|throughput|kernels|serving|all]" >&2; }
+usage() { echo "usage: $0 [blocks|throughput|kernels|serving|tp|all]" >&2; }
 
 chunk=${1:-all}
 case "$chunk" in
   all) todo=("${CHUNKS[@]}") ;;
-  blocks|throughput|kernels|serving) todo=("$chunk") ;;
+  blocks|throughput|kernels|serving|tp) todo=("$chunk") ;;
   -h|--help) usage; exit 0 ;;
   *) usage; exit 2 ;;
 esac
@@ -45,40 +48,50 @@ if [[ -n "${PAGEDBENCH_EXPECT_SLUG:-}" && "$slug" != "$PAGEDBENCH_EXPECT_SLUG" ]
 fi
 echo "GPU slug: $slug"
 
+gpus=$("$PY" -c 'from pagedbench.gpu import current_device; print(current_device().count)')
+
 # pytest-benchmark keeps runs under <storage>/<machine id>/NNNN_*.json and --benchmark-compare
 # looks only in this machine id's folder; with nothing there it warns instead of comparing.
 machine_id=$("$PY" -c 'from pytest_benchmark.utils import get_machine_id; print(get_machine_id())')
-storage="baselines/$slug"
-compare=()
-if compgen -G "$storage/$machine_id/[0-9][0-9][0-9][0-9]_*.json" >/dev/null; then
-  # Timings are shown beside the stored run; the pass/fail gate is the suite's own (noise model,
-  # confirmation), not a fixed percentage on host-clock rounds.
-  compare=(--benchmark-compare)
-else
-  echo "note: no stored pytest-benchmark run in $storage/$machine_id; timings are not compared this time"
-fi
 
 mkdir -p runs
 final=0
 for c in "${todo[@]}"; do
-  run_json="runs/$slug-$c.json"
+  # The tensor-parallel ids carry <gpu>x2 and keep their own baselines and report; the throughput
+  # chunk leaves them out, or a two-GPU runner would store them under the one-GPU slug.
+  case "$c" in
+    tp) cslug="${slug}x2"; marks="tensor_parallel"
+        if ((gpus < 2)); then echo "note: tp needs 2 GPUs, NVML sees $gpus: skipped"; continue; fi ;;
+    throughput) cslug=$slug; marks="throughput and not tensor_parallel" ;;
+    *) cslug=$slug; marks=$c ;;
+  esac
+  storage="baselines/$cslug"
+  compare=()
+  if compgen -G "$storage/$machine_id/[0-9][0-9][0-9][0-9]_*.json" >/dev/null; then
+    # Timings are shown beside the stored run; the pass/fail gate is the suite's own (noise model,
+    # confirmation), not a fixed percentage on host-clock rounds.
+    compare=(--benchmark-compare)
+  else
+    echo "note: no stored pytest-benchmark run in $storage/$machine_id; timings are not compared this time"
+  fi
+  run_json="runs/$cslug-$c.json"
   rm -f "$run_json"  # a crashed run must not leave last week's numbers behind as if they were new
-  echo "=== $c on $slug ==="
+  echo "=== $c on $cslug ==="
   set +e
-  "$PY" -m pytest --benchmark-only -m "$c" -k "$slug" \
+  "$PY" -m pytest --benchmark-only -m "$marks" -k "$cslug" \
     --benchmark-storage="$storage" "${compare[@]}" \
     --metrics-json "$run_json" -p no:cacheprovider
   rc=$?
   set -e
   if [[ $rc == 5 ]]; then
-    echo "note: no '$c' test selected for '$slug' (pytest exit 5); counted as success"
+    echo "note: no '$c' test selected for '$cslug' (pytest exit 5); counted as success"
     rc=0
   fi
 
-  mapfile -t runs < <(compgen -G "runs/$slug-*.json" | sort)
+  mapfile -t runs < <(compgen -G "runs/$cslug-*.json" | sort)
   if ((${#runs[@]})); then
     echo "report from: ${runs[*]}"
-    if ! "$PY" -m pagedbench report "${runs[@]}" --out "reports/$slug"; then
+    if ! "$PY" -m pagedbench report "${runs[@]}" --out "reports/$cslug"; then
       echo "error: report generation failed" >&2
       ((rc)) || rc=3
     fi

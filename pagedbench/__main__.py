@@ -163,10 +163,11 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "baseline":
             from .noise import write_baseline
 
-            path, notes = write_baseline(args.runs, args.baselines_dir, args.tests, args.calibration)
+            paths, notes = write_baseline(args.runs, args.baselines_dir, args.tests, args.calibration)
             for note in notes:
                 print(note)
-            print(f"wrote {path}")
+            for path in paths:
+                print(f"wrote {path}")
         elif args.command == "merge-timings":
             _merge_timings(args.paths, args.out, args.save)
     except PagedBenchError as exc:

@@ -158,7 +158,12 @@ class Gate:
             out.append(f"regression against {path}:\n" + bl.format_table(rows) + why)
         return "\n\n".join(out) or None
 
-    def record_outcome(self, test_id: str, outcome: str) -> None:
+    def record_outcome(self, test_id: str, outcome: str, rec: Recorder | None = None, why: str = "") -> None:
+        """A test's outcome; one that failed before its metrics were judged (vLLM did not start) is
+        kept too, with its reason, so the run file says what failed instead of leaving it out."""
+        if test_id not in self.results and outcome == "failed" and rec is not None:
+            self._store(rec, [], confirmations=0)
+            self.results[test_id]["failure"] = why
         if test_id in self.results:
             self.results[test_id]["outcome"] = outcome
 

@@ -113,6 +113,16 @@ def timed_rounds(benchmark, fn, rounds: int, warmup: int = 1) -> list:
     return results
 
 
+def drop_unmeasured(bench) -> None:
+    """Mark a benchmark that recorded no round as errored, so pytest-benchmark leaves it out of its
+    save and its table. A pytest.fail/skip inside the timed call (a start_engine that could not
+    start) is a BaseException, which pedantic does not count as an error: its empty stats would
+    crash pytest-benchmark at session end, taking the run file and the failure summary with it."""
+    stats = getattr(getattr(bench, "stats", None), "stats", None)
+    if stats is not None and not stats.data:
+        bench.has_error = True
+
+
 def side_rounds(fn, rounds: int, warmup: int = 1) -> list:
     """The same rounds as `timed_rounds`, for the second side of a comparison inside one test:
     pytest-benchmark times one function per test, and two 8B engines do not fit one GPU together,

@@ -57,8 +57,11 @@ def pooled_spreads(samples: dict[str, dict[str, list[bl.Metric]]], params: dict[
 
 
 def merge_runs(paths: list[Path], tests_glob: str = "*", calibration: bool = False
-               ) -> tuple[str, dict, dict, bl.Tests, list[str]]:
-    """(slug, device, versions, tests with noise, skipped) from run files of one machine kind.
+               ) -> tuple[dict, dict, dict[str, bl.Tests], list[str]]:
+    """(device, versions, {slug: tests with noise}, skipped) from run files of one machine kind.
+
+    Each test goes to its own slug's baseline: on a two-GPU machine (device slug h200) the
+    tensor-parallel tests carry h200x2 and the one-GPU tests h200.
 
     `calibration`: the runs measured one commit on one machine, so a test they failed failed on noise
     (the tolerance it was judged by was too tight), and its clean figures are samples of that noise.
@@ -73,29 +76,40 @@ def merge_runs(paths: list[Path], tests_glob: str = "*", calibration: bool = Fal
                                   f"{paths[0]}: {slug} / {ident!r}; merge runs of one machine kind")
     samples: dict[str, dict[str, list[bl.Metric]]] = {}
     params: dict[str, dict] = {}
+    slug_of: dict[str, str] = {}
     skipped: list[str] = []
     for doc, path in zip(docs, paths):
         chosen = {t: e for t, e in doc["tests"].items() if fnmatch.fnmatchcase(t, tests_glob)}
         by_slug, why = clean_tests(chosen, ("passed", "failed") if calibration else ("passed",))
         skipped += [f"{path}: {w}" for w in why]
-        for test_id, metrics in by_slug.get(slug, {}).items():
-            params[test_id] = chosen[test_id].get("params", {})
-            for name, m in metrics.items():
-                samples.setdefault(test_id, {}).setdefault(name, []).append(m)
+        for test_slug, slug_tests in by_slug.items():
+            for test_id, metrics in slug_tests.items():
+                params[test_id], slug_of[test_id] = chosen[test_id].get("params", {}), test_slug
+                for name, m in metrics.items():
+                    samples.setdefault(test_id, {}).setdefault(name, []).append(m)
     pooled = pooled_spreads(samples, params)
-    tests = {t: {n: combine(ms, pooled.get(family(t, params[t], n), 0.0)) for n, ms in metrics.items()}
-             for t, metrics in samples.items()}
+    tests: dict[str, bl.Tests] = {}
+    for t, metrics in samples.items():
+        tests.setdefault(slug_of[t], {})[t] = {n: combine(ms, pooled.get(family(t, params[t], n), 0.0))
+                                               for n, ms in metrics.items()}
     device = dict(docs[-1]["gpu"])
     probes = [d["gpu"]["speed_probe"] for d in docs if d["gpu"].get("speed_probe")]
     if probes:
         device["speed_probe"] = statistics.median(probes)
-    return slug, device, docs[-1].get("versions", {}), tests, skipped
+    return device, docs[-1].get("versions", {}), tests, skipped
 
 
 def write_baseline(paths: list[Path], baselines_dir: Path, tests_glob: str = "*",
-                   calibration: bool = False) -> tuple[Path, list[str]]:
-    slug, device, versions, tests, skipped = merge_runs(paths, tests_glob, calibration)
-    path = Path(baselines_dir) / f"{slug}.json"
-    bl.write_atomic(path, bl.merge(bl.load(path), slug, device, versions, tests))
-    counts = sorted({m.runs for ms in tests.values() for m in ms.values()})
-    return path, skipped + [f"{len(tests)} tests merged from {'/'.join(map(str, counts))} run(s) each"]
+                   calibration: bool = False) -> tuple[list[Path], list[str]]:
+    """baselines/<slug>.json for every slug the runs' clean tests carry; ([paths written], notes)."""
+    device, versions, by_slug, skipped = merge_runs(paths, tests_glob, calibration)
+    written = []
+    for slug, tests in sorted(by_slug.items()):
+        path = Path(baselines_dir) / f"{slug}.json"
+        bl.write_atomic(path, bl.merge(bl.load(path), slug, device, versions, tests))
+        counts = sorted({m.runs for ms in tests.values() for m in ms.values()})
+        skipped.append(f"{slug}: {len(tests)} tests merged from {'/'.join(map(str, counts))} run(s) each")
+        written.append(path)
+    if not written:
+        skipped.append("no clean test in these runs: no baseline written")
+    return written, skipped

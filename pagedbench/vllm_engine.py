@@ -34,6 +34,7 @@ class EngineSettings:
     tensor_parallel_size: int = 1
     async_scheduling: bool | None = None  # None: vLLM's default for the device
     kv_cache_dtype: str = "auto"    # "auto": the model's dtype; "fp8", "fp8_e4m3", "fp8_e5m2"
+    fuse_allreduce_rms: bool | None = None  # None: vLLM's default (on with compilation at TP > 1)
 
     def llm_kwargs(self) -> dict:
         kw = dict(
@@ -52,6 +53,8 @@ class EngineSettings:
             kw["kv_cache_dtype"] = self.kv_cache_dtype
         if self.max_num_batched_tokens is not None:
             kw["max_num_batched_tokens"] = self.max_num_batched_tokens
+        if self.fuse_allreduce_rms is not None:
+            kw["compilation_config"] = {"pass_config": {"fuse_allreduce_rms": self.fuse_allreduce_rms}}
         if self.load_format == "dummy":
             kw["skip_tokenizer_init"] = True  # a shipped config folder has no tokenizer
         if self.kv_cache_bytes is not None:
@@ -326,7 +329,8 @@ def serving_settings(model_dir, shape: ModelShape, sizes, load_format: str = "du
         model=str(model_dir), block_size=sizes.serving_block_size, enable_prefix_caching=None,
         kv_cache_bytes=kv_bytes, max_model_len=max_model_len or sizes.max_model_len, max_num_seqs=None,
         max_num_batched_tokens=None, load_format=load_format, tensor_parallel_size=tp, kv_cache_dtype=kv_cache_dtype,
-        enforce_eager=sizes.enforce_eager_throughput if enforce_eager is None else enforce_eager)
+        enforce_eager=sizes.enforce_eager_throughput if enforce_eager is None else enforce_eager,
+        fuse_allreduce_rms=False if tp > 1 else None)
 
 
 def common_changes(max_model_len: int, load_format: str, block_size: int | None, kv_cache_bytes: int | None,
@@ -360,7 +364,11 @@ def changed_settings(settings: EngineSettings) -> list[dict]:
             *common_changes(settings.max_model_len, settings.load_format, settings.block_size,
                             settings.kv_cache_bytes, settings.enforce_eager),
             *([dict(name="kv_cache_dtype", value=settings.kv_cache_dtype, vllm_default="auto",
-                    why="the KV cache dtype under test")] if settings.kv_cache_dtype != "auto" else [])]
+                    why="the KV cache dtype under test")] if settings.kv_cache_dtype != "auto" else []),
+            *([dict(name="pass_config.fuse_allreduce_rms", value=False, vllm_default=True,
+                    why="at TP 2 on 2xH200 (vLLM 0.26.0, NVLink multicast off) the compiled warm-up with the "
+                        "fused all-reduce + RMSNorm hit an illegal memory access")]
+              if settings.fuse_allreduce_rms is False else [])]
 
 
 def expected_blocks(shape: ModelShape, settings: EngineSettings) -> int:

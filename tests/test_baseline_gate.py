@@ -174,6 +174,39 @@ def test_gate_update_writes_merged_baseline(gated, pytester):
     gated(120.0).assert_outcomes(passed=1)
 
 
+FAILS_INSIDE_TIMING = """
+import pytest
+
+def test_speed(benchmark, metrics, target):
+    # what start_engine does when vLLM cannot start: pytest.fail inside the timed call
+    benchmark.pedantic(lambda: pytest.fail("vLLM failed to start: CUBLAS_STATUS_EXECUTION_FAILED", pytrace=False),
+                       rounds=1, iterations=1)
+    metrics.metric("tok_s", 100.0, "tok/s", "higher", spread=0.005)
+
+def test_other(benchmark, metrics, target):
+    benchmark.pedantic(lambda: None, rounds=1, iterations=1)
+    metrics.metric("tok_s", 100.0, "tok/s", "higher", spread=0.005)
+"""
+
+
+def test_a_test_failing_inside_its_timing_keeps_the_run(gated, pytester):
+    """pytest.fail is no Exception to pytest-benchmark: its empty stats crashed the session end (seen on
+    2xH200: no failure summary, no run file, no saved timings). Now the failure is summarised, the run
+    file holds the failed test with its reason, and the other test's timing is saved."""
+    pytester.makepyfile(test_speed=FAILS_INSIDE_TIMING)
+    run_json = pytester.path / "run.json"
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "cpu", "--trust-machine", "--benchmark-only",
+                                           "--baselines-dir", str(pytester.path / "baselines"),
+                                           "--metrics-json", str(run_json), "--benchmark-storage",
+                                           f"file://{pytester.path / 'store'}", "--benchmark-save", "x")
+    result.assert_outcomes(failed=1, passed=1)
+    assert "min() iterable argument is empty" not in result.stdout.str() + result.stderr.str()
+    entry = json.loads(run_json.read_text())["tests"]["test_speed.py::test_speed[cpu]"]
+    assert entry["outcome"] == "failed" and "CUBLAS_STATUS_EXECUTION_FAILED" in entry["failure"]
+    (saved,) = (pytester.path / "store").glob("*/0001_x.json")
+    assert [b["name"] for b in json.loads(saved.read_text())["benchmarks"]] == ["test_other[cpu]"]
+
+
 def test_gate_without_baseline_says_how_to_record(gated, pytester):
     (pytester.path / "baselines" / "cpu.json").unlink()
     gated(100.0).stdout.fnmatch_lines(["*no baseline for cpu: record one with*--update-baselines*"])

@@ -9,7 +9,7 @@ import pytest
 from pagedbench import kv, tiers
 from pagedbench import tolerance as tol
 from pagedbench.meters import NvmlSampler, timed_rounds
-from pagedbench.vllm_engine import block_pool_settings, expected_blocks, serving_settings
+from pagedbench.vllm_engine import block_pool_settings, changed_settings, expected_blocks, serving_settings
 
 pytestmark = [pytest.mark.throughput, pytest.mark.tensor_parallel(2)]
 TP = 2
@@ -27,6 +27,18 @@ def assert_pool_bounds(blocks: int, block_size: int, bytes_per_token: int, kv_by
     block_bytes = block_size * bytes_per_token
     assert blocks * block_bytes <= kv_bytes < (blocks + 1) * block_bytes, \
         f"{blocks} blocks of {block_bytes} B against {kv_bytes} B of KV cache"
+
+
+def test_tp_engine_lists_what_it_changes():
+    """The one setting the TP throughput engine changes beyond the one-GPU engine's reaches vLLM and
+    is listed with its reason; TP 1 keeps vLLM's default."""
+    shape = kv.load_shape("llama-3.1-8b")
+    model_dir, sizes = kv.resolve_model_dir("llama-3.1-8b"), tiers.sizes_for("gpu")
+    tp2, tp1 = (serving_settings(model_dir, shape, sizes, tp=n) for n in (TP, 1))
+    assert tp2.llm_kwargs()["compilation_config"] == {"pass_config": {"fuse_allreduce_rms": False}}
+    assert "compilation_config" not in tp1.llm_kwargs()
+    names = {c["name"] for c in changed_settings(tp2)} - {c["name"] for c in changed_settings(tp1)}
+    assert names == {"pass_config.fuse_allreduce_rms"}
 
 
 @pytest.mark.matrix(gpu=dict(block_size=(16, 32)))
@@ -61,7 +73,7 @@ def test_tp_scaling(benchmark, metrics, target, start_engine, sizes, load_format
     tp1_seconds = [tp1.timed_generate(wl)[2] for _ in range(sizes.timing_rounds)]
     tp2 = start_engine(serving_settings(model_dir, shape, sizes, load_format, tp=TP))  # the pool stops TP 1
     seconds, out_tokens, peaks = measure(benchmark, tp2, wl, sizes.timing_rounds)
-    metrics.param(tp=TP, model=shape.name, requests=len(wl))
+    metrics.param(tp=TP, model=shape.name, requests=len(wl), settings_changed=changed_settings(tp2.settings))
     tp1_tok_s = metrics.rate("tp1_output_tok_per_s", out_tokens, tp1_seconds, "tok/s", floor=tol.GPU_RATE)
     tp2_tok_s = metrics.rate("tp2_output_tok_per_s", out_tokens, seconds, "tok/s", floor=tol.GPU_RATE)
     spread = metrics.metrics["tp1_output_tok_per_s"].spread + metrics.metrics["tp2_output_tok_per_s"].spread
@@ -79,7 +91,8 @@ def test_llama70b_tp2(benchmark, metrics, target, start_engine, sizes, load_form
     seconds, out_tokens, peaks = measure(benchmark, engine, tiers.variable_workload(sizes), sizes.timing_rounds)
     blocks = engine.num_gpu_blocks
     block_size = engine.effective()["block_size"]  # the settings leave it to vLLM's default on the device
-    metrics.param(tp=TP, model=shape.name, requests=sizes.throughput_requests, block_size=block_size)
+    metrics.param(tp=TP, model=shape.name, requests=sizes.throughput_requests, block_size=block_size,
+                  settings_changed=changed_settings(engine.settings))
     metrics.rate("output_tok_per_s", out_tokens, seconds, "tok/s", floor=tol.GPU_RATE)
     metrics.metric("num_gpu_blocks", blocks, "blocks", "higher")  # sized from free memory
     for i, peak in enumerate(peaks):

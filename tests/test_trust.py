@@ -25,6 +25,7 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parents[1]
 CPU_A = {"slug": "cpu", "name": "Xeon A", "identity": "GenuineIntel 6/143/8 Xeon A, 2 cores, avx2+avx512f"}
 CPU_B = {"slug": "cpu", "name": "EPYC B", "identity": "AuthenticAMD 25/1/1 EPYC B, 2 cores, avx2"}
+H200 = {"slug": "h200", "name": "NVIDIA H200", "power_limit_w": 700.0, "count": 2}
 TEST = "tests/test_x.py::test_x[cpu]"
 
 
@@ -119,9 +120,9 @@ def test_baseline_from_runs_carries_run_to_run_spread(tmp_path):
     for i, v in enumerate((100.0, 104.0, 96.0)):
         paths.append(tmp_path / f"r{i}.json")
         paths[-1].write_text(json.dumps(run_doc(v)))
-    slug, _, _, tests, _ = merge_runs(paths)
-    m = tests[TEST]["tok_s"]
-    assert (slug, m.value, m.runs) == ("cpu", 100.0, 3)
+    _, _, by_slug, _ = merge_runs(paths)
+    m = by_slug["cpu"][TEST]["tok_s"]
+    assert (m.value, m.runs) == (100.0, 3)
     assert m.run_spread == pytest.approx(0.04)  # stdev 4 over mean 100
     # The tolerance grows to cover what runs did: a -10 % run is inside K_RUN x 4 %.
     assert bl.compare_metric("t", "tok_s", m, rate(90.0)).status == "ok"
@@ -131,7 +132,7 @@ def test_baseline_from_runs_carries_run_to_run_spread(tmp_path):
 def test_contaminated_runs_never_enter_a_baseline(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(run_doc(100.0)))
     (tmp_path / "b.json").write_text(json.dumps(run_doc(50.0, contaminated=["other processes on the GPU: [9]"])))
-    path, notes = write_baseline([tmp_path / "a.json", tmp_path / "b.json"], tmp_path / "baselines")
+    (path,), notes = write_baseline([tmp_path / "a.json", tmp_path / "b.json"], tmp_path / "baselines")
     _, bound = bl.load(path).metrics_for(TEST, CPU_A["identity"])
     assert bound["tok_s"].value == 100.0 and bound["tok_s"].runs == 1
     assert any("contaminated" in n for n in notes)
@@ -143,8 +144,22 @@ def test_a_calibration_takes_the_clean_figures_of_failed_tests(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(run_doc(100.0)))
     (tmp_path / "b.json").write_text(json.dumps(failed))
     paths = [tmp_path / "a.json", tmp_path / "b.json"]
-    assert merge_runs(paths)[3][TEST]["tok_s"].runs == 1
-    assert merge_runs(paths, calibration=True)[3][TEST]["tok_s"].runs == 2
+    assert merge_runs(paths)[2]["cpu"][TEST]["tok_s"].runs == 1
+    assert merge_runs(paths, calibration=True)[2]["cpu"][TEST]["tok_s"].runs == 2
+
+
+def test_each_test_goes_to_its_own_slugs_baseline(tmp_path):
+    """A two-GPU machine's run (device slug h200) holds one-GPU tests and h200x2 tensor-parallel tests."""
+    doc = run_doc(100.0, device=H200)
+    doc["slug"] = "h200"
+    doc["tests"][TEST]["slug"] = "h200"
+    doc["tests"]["tp"] = {**doc["tests"][TEST], "slug": "h200x2"}
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    paths, _ = write_baseline([tmp_path / "a.json"], tmp_path / "baselines")
+    assert [p.name for p in paths] == ["h200.json", "h200x2.json"]
+    ident = bl.device_identity(H200)
+    assert set(bl.load(paths[0]).machine(ident).tests) == {TEST}
+    assert set(bl.load(paths[1]).machine(ident).tests) == {"tp"}
 
 
 def test_runs_of_different_machines_are_not_merged(tmp_path):
