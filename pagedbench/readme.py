@@ -46,7 +46,7 @@ from .report import (
     results,
     sorted_by,
 )
-from .run_file import load_run, merge_runs
+from .run_file import load_run, merge_runs, setup_slug
 
 FIGURES = ("<!-- figures:start -->", "<!-- figures:end -->")
 CPU_TABLES = ("<!-- cpu-tables:start -->", "<!-- cpu-tables:end -->")
@@ -66,7 +66,7 @@ def load_slug(slug: str, paths: list[Path]) -> dict:
     runs = []
     for path in paths:
         run = load_run(path)
-        if run["slug"] != slug:
+        if slug not in (run["slug"], setup_slug(run)):
             raise PagedBenchError(f"{path}: slug {run['slug']!r} but the file is under reports/{slug}/runs/")
         runs.append((str(run.get("started") or ""), path.name, path, run))
     runs.sort(key=lambda t: t[:2])
@@ -93,10 +93,11 @@ def figures_block(runs: dict[str, dict], reports_dir: Path, readme: Path) -> str
         rows.append(figures_row(run) + [_day(run), _link(report_md, readme) if report_md.is_file() else DASH])
     table = md_table(FIGURES_HEADERS + ["measured", "full report"], rows,
                      text=FIGURES_TEXT_COLUMNS + (len(FIGURES_HEADERS), len(FIGURES_HEADERS) + 1))
-    legend = ("vLLM output tok/s: the best vLLM workload; HF tok/s: the best HF `generate()` configuration; "
+    legend = ("vLLM output tok/s: the best vLLM workload (`<gpu>x2`: Llama-3.1-8B at tensor parallel 2 on the "
+              "variable workload, TP 1 beside it); HF tok/s: the best HF `generate()` configuration; "
               "speed-up: vLLM ÷ HF (dynamic cache, batch 16) on the same 16 requests ('across runs': the two tests "
               "ran in separate sessions, the ratio is of their kept figures); blocks per block size: "
-              "vLLM's pool for the test's KV budget; measured waste: peak blocks × block size against tokens held, "
+              "vLLM's pool for the test's KV budget (per GPU at TP 2); measured waste: peak blocks × block size against tokens held, "
               "for 100 variable-length requests; best decode GB/s: the fastest paged decode kernel's KV read rate; "
               "TTFT p99: `vllm serve` under Poisson arrivals at 16 req/s, prompts and outputs of 32–512 tokens "
               f"(the variable shape); SLO capacity: the highest request rate meeting p99 TTFT ≤ {SLO_MS['ttft']:,.0f} ms "

@@ -133,3 +133,10 @@ def merge_runs(runs: list[dict], paths: list) -> dict:
         "finished": max(times) if times else None,
         "interrupted": any(r.get("interrupted") for r in runs),
     }
+
+
+def setup_slug(run: dict) -> str:
+    """The setup a run measured: the slug every test carries (h200x2 for a two-GPU machine's TP tests),
+    else the device's slug."""
+    slugs = {e.get("slug") for e in run["tests"].values()}
+    return slugs.pop() if len(slugs) == 1 and None not in slugs else run["slug"]

@@ -21,6 +21,7 @@ import pytest
 
 from pagedbench.errors import PagedBenchError
 from pagedbench.report import TEST_FUNCTIONS, figures_table, report, write_report
+from pagedbench.run_file import load_run, merge_runs
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -296,7 +297,7 @@ SECTION_TITLES = ["Memory waste, 100 variable-length users", "Concurrent users u
                   "Internal fragmentation by block size", "Block pool size for a KV budget",
                   "Hugging Face generate (baseline)", "vLLM offline throughput", "Throughput vs max-num-seqs",
                   "Decode attention kernels", "Paged prefill (chunked)", "Memory over time", "Serving under load",
-                  "Settings vLLM was run with"]
+                  "Settings vLLM was run with", "Tensor parallel"]
 
 
 def test_sections_numbered_in_order(full_report):
@@ -304,6 +305,21 @@ def test_sections_numbered_in_order(full_report):
     assert _headings(md) == ["Comparison with the stored baseline", "Headline figures",
                              "Real-World Impact: capacity and cost",
                              *(f"{n}. {title}" for n, title in enumerate(SECTION_TITLES, 1))]
+
+
+def test_tensor_parallel_section_from_the_kept_h200x2_runs(tmp_path):
+    """The kept 2xH200 runs (device slug h200, tests h200x2) make an h200x2 report with the TP section,
+    and a headline row named h200x2 with TP 2's figure and blocks per GPU."""
+    runs = sorted((REPO / "reports" / "h200x2" / "runs").glob("*.json"))
+    md = write_report(merge_runs([load_run(p) for p in runs], runs), tmp_path).read_text()
+    assert md.startswith("# pagedbench report: h200x2")
+    body = md.split("Tensor parallel", 2)[-1]
+    blocks = [_cells(line) for line in body.splitlines() if line.startswith("| llama-3.1-8b | 16 |")
+              or line.startswith("| llama-3.1-8b | 32 |")]
+    assert blocks and all(int(r[4].replace(",", "")) == 2 * int(r[3].replace(",", "")) for r in blocks)
+    assert "| llama-3.1-70b |" in body
+    row = _cells(_row(md, "h200x2"))
+    assert "(TP 2; TP 1" in row[1] and "per GPU" in row[4]
 
 
 def test_memory_waste_table_in_bytes(full_report):

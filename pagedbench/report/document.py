@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import PagedBenchError
-from ..run_file import load_run, merge_runs, validate_run
+from ..run_file import load_run, merge_runs, setup_slug, validate_run
 from .capacity import DEFAULT_GPU_HOURLY_COST, check_hourly_cost, section_capacity
 from .kernel_sections import section_decode_attention, section_prefill
 from .memory_sections import (
@@ -16,6 +16,7 @@ from .memory_sections import (
     section_memory_waste,
     section_prefix_sharing,
 )
+from .parallel_sections import section_tensor_parallel
 from .plots import PLOTS
 from .serving_sections import section_serving, section_settings
 from .summary import comparisons_summary, figures_table, header
@@ -33,6 +34,7 @@ SECTIONS: tuple[Section, ...] = (
     section_memory_waste, section_concurrent_users, section_prefix_sharing, section_fragmentation,
     section_block_counts, section_hf_generate, section_vllm_throughput, section_max_num_seqs,
     section_decode_attention, section_prefill, section_memory_timeline, section_serving, section_settings,
+    section_tensor_parallel,
 )
 
 
@@ -70,5 +72,5 @@ def report(paths: list[str | Path], out_dir: str | Path | None = None,
     check_hourly_cost(gpu_hourly_cost)
     runs = [load_run(p) for p in paths]
     run = merge_runs(runs, list(paths)) if len(runs) > 1 else runs[0]
-    out = Path(out_dir) if out_dir is not None else Path("reports") / run["slug"]
+    out = Path(out_dir) if out_dir is not None else Path("reports") / setup_slug(run)
     return write_report(run, out, [str(p) for p in paths], gpu_hourly_cost)

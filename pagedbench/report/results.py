@@ -40,9 +40,12 @@ VLLM_BENCH_REFERENCE = "test_vllm_bench_reference"  # vLLM offline throughput: a
 SERVING_RATES = "test_serving_rates"            # Serving under load; Settings; headline TTFT p99, SLO capacity
 SERVING_CONCURRENCY = "test_serving_concurrency"  # Serving under load: concurrency; Settings
 SERVING_PREFIX = "test_serving_prefix_caching"  # Serving under load: prefix caching on/off
+TP_SCALING = "test_tp_scaling"                  # Tensor parallel; README (h200x2 row)
+TP_BLOCK_COUNTS = "test_tp_block_counts"        # Tensor parallel: blocks per GPU; README (h200x2 row)
+LLAMA70B_TP2 = "test_llama70b_tp2"              # Tensor parallel: 70B
 TEST_FUNCTIONS = (MEMORY_WASTE, CONCURRENT_USERS, PREFIX_SHARING, BLOCK_COUNTS, HF_GENERATE, VLLM_THROUGHPUT,
                   MAX_NUM_SEQS_SWEEP, PAGED_DECODE, CONTIGUOUS_DECODE, PAGED_PREFILL, VLLM_BENCH_REFERENCE,
-                  SERVING_RATES, SERVING_CONCURRENCY, SERVING_PREFIX)
+                  SERVING_RATES, SERVING_CONCURRENCY, SERVING_PREFIX, TP_SCALING, TP_BLOCK_COUNTS, LLAMA70B_TP2)
 
 
 @dataclass(frozen=True)

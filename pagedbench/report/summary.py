@@ -5,12 +5,14 @@ from __future__ import annotations
 from ..baseline import STATUSES
 from ..gate import thresholds
 from ..kv import GIB
-from ..run_file import OUTCOMES, is_number
+from ..run_file import OUTCOMES, is_number, setup_slug
 from .results import (
     BLOCK_COUNTS,
     HF_GENERATE,
     MEMORY_WASTE,
     PAGED_DECODE,
+    TP_BLOCK_COUNTS,
+    TP_SCALING,
     VLLM_THROUGHPUT,
     Result,
     results,
@@ -38,7 +40,7 @@ def header(run: dict, sources: list) -> str:
     for e in run["tests"].values():
         outcomes[e["outcome"]] += 1
     versions = ", ".join(f"{k} {v}" for k, v in sorted(run["versions"].items())) or DASH
-    lines = [f"# pagedbench report: {run['slug']}", "",
+    lines = [f"# pagedbench report: {setup_slug(run)}", "",
              f"- **GPU:** {_gpu_line(run['gpu'])}",
              f"- **Versions:** {versions}",
              f"- **Run:** {run.get('started') or DASH} → {run.get('finished') or DASH}",
@@ -98,8 +100,10 @@ def figures_table(run: dict) -> str:
 
 
 def figures_row(run: dict) -> list[str]:
-    """The cells of figures_table's row, under FIGURES_HEADERS (the README stacks several GPUs' rows)."""
+    """The cells of figures_table's row, under FIGURES_HEADERS (the README stacks several GPUs' rows).
+    A run of the TP tests alone (h200x2) shows TP 2's output tok/s and its blocks per GPU."""
     vllm = _best(results(run, VLLM_THROUGHPUT), "output_tok_per_s")
+    tp = _best(results(run, TP_SCALING), "tp2_output_tok_per_s") if vllm is None else None
     hf = _best(results(run, HF_GENERATE), "tok_per_s")
     speedups = speedups_vs_hf(run)
     speedup = speedups.get(vllm.nodeid) if vllm else None
@@ -111,10 +115,15 @@ def figures_row(run: dict) -> list[str]:
     model = "llama-3.1-8b" if "llama-3.1-8b" in models else min(models, default=None)
     mine = [r for r in sorted_by(counts, "block_size") if str(r.param("model")) == model
             and r.metric("num_gpu_blocks") is not None]
+    budget_key = "kv_budget_bytes"
+    if not mine:
+        mine = [r for r in sorted_by(results(run, TP_BLOCK_COUNTS), "block_size") if r.metric("num_gpu_blocks") is not None]
+        budget_key = "kv_budget_bytes_per_gpu"
     blocks = "; ".join(f"{r.param('block_size')}: {fmt(r.metric('num_gpu_blocks'))}" for r in mine) or DASH
-    budgets = {r.param("kv_budget_bytes") for r in mine}
+    budgets = {r.param(budget_key) for r in mine}
     if len(budgets) == 1 and is_number(budget := budgets.pop()):  # the pool of a test budget, not the whole GPU
-        blocks += f" (in {budget / GIB:,.{0 if budget % GIB == 0 else 2}f} GiB)"
+        blocks += (f" (in {budget / GIB:,.{0 if budget % GIB == 0 else 2}f} GiB"
+                   + (" per GPU)" if budget_key.endswith("per_gpu") else ")"))
 
     waste = DASH
     mw = sorted_by(results(run, MEMORY_WASTE), "block_size")
@@ -128,6 +137,9 @@ def figures_row(run: dict) -> list[str]:
     dec = _best(results(run, PAGED_DECODE), "kv_gbps")
     decode = f"{dec.metric('kv_gbps'):,.0f} ({dec.param('impl')})" if dec else DASH
     ttft_p99, capacity = headline_serving(run)
-    return [run["slug"], fmt(vllm.metric("output_tok_per_s") if vllm else None),
+    tok_s = fmt(vllm.metric("output_tok_per_s") if vllm else None)
+    if tp is not None:
+        tok_s = f"{fmt(tp.metric('tp2_output_tok_per_s'))} (TP 2; TP 1 {fmt(tp.metric('tp1_output_tok_per_s'))})"
+    return [setup_slug(run), tok_s,
             fmt(hf.metric("tok_per_s") if hf else None), speedup_cell(speedup),
             blocks, waste, decode, fmt(ttft_p99), capacity or DASH]
