@@ -12,6 +12,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from .processes import descendants
+
 # Clock-event reasons that are normal: an idle card, application clocks, and the power cap every
 # loaded Hopper card reaches (still flagged for a moment after our own previous test: seen on an
 # H100 before most kernel cases, 2026-11-24). Thermal and hardware slowdowns are what contaminate.
@@ -38,22 +40,7 @@ class Sample:
 
 def _own_pids() -> set[int]:
     """This process and its descendants (tensor-parallel workers, engine cores)."""
-    me = os.getpid()
-    parent_of = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    parent_of[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    mine = {me}
-    grew = True
-    while grew:
-        new = {p for p, pp in parent_of.items() if pp in mine} - mine
-        mine |= new
-        grew = bool(new)
-    return mine
+    return {os.getpid()} | descendants()
 
 
 def gpu_sample(index: int = 0, under_load: bool = False) -> Sample | None:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 from .errors import PagedBenchError, StartError
 from .kv import ModelShape, pool_blocks
+from .processes import descendants, reap_new
 from .trace import RunStats, StepSample
 from .workloads import Workload
 
@@ -116,6 +117,7 @@ class VLLMEngine:
                 "vLLM is not installed: `pip install -e .[cpu]` (no CUDA) or `.[gpu]` (CUDA)") from exc
         self.settings = settings
         failure = None
+        before = descendants()
         try:
             self.llm = LLM(**settings.llm_kwargs())
         except Exception as exc:  # noqa: BLE001 - any start-up failure is reported with vLLM's words
@@ -124,6 +126,8 @@ class VLLMEngine:
             failure = _last_line(exc)
         if failure is not None:
             shutdown_distributed()
+            if reaped := reap_new(before):
+                failure += f" (stopped {len(reaped)} process(es) the failed start left: {reaped})"
             raise EngineStartError(settings, failure)
         self._run = 0
         self.weights_seed: int | None = None  # set once the output check replaced the weights
