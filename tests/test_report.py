@@ -191,6 +191,17 @@ def serving_tests(slug: str) -> dict:
         {"workload": "uniform-32-512", "requests": 320, "settings_changed": OFFLINE_SETTINGS},
         {"output_tok_per_s": REFERENCE_SUITE, "vllm_bench_output_tok_per_s": REFERENCE_BENCH,
          "ratio_to_vllm_bench": REFERENCE_SUITE / REFERENCE_BENCH})
+    tests[f"tests/test_tensor_parallel.py::test_tp_scaling[{slug}x2]"] = _test(
+        {"tp": 2, "model": "llama-3.1-8b", "requests": 320},
+        {"tp1_output_tok_per_s": 6_150.0, "tp2_output_tok_per_s": 9_800.0, "scaling_efficiency_pct": 79.7,
+         "nvml_peak_gib_gpu0": 72.0, "nvml_peak_gib_gpu1": 71.5})
+    tests[f"tests/test_tensor_parallel.py::test_tp_block_counts[{slug}x2-bs16]"] = _test(
+        {"tp": 2, "model": "llama-3.1-8b", "block_size": 16, "kv_budget_bytes_per_gpu": 4 << 30},
+        {"num_gpu_blocks": 4_096, "tp1_blocks_same_budget": 2_048, "max_users_at_max_len": 32,
+         "kv_cache_bytes_per_gpu": 4 << 30})
+    tests[f"tests/test_tensor_parallel.py::test_llama70b_tp2[{slug}x2]"] = _test(
+        {"tp": 2, "model": "llama-3.1-70b", "requests": 320, "block_size": 16},
+        {"output_tok_per_s": 1_600.0, "num_gpu_blocks": 9_000, "nvml_peak_gib_gpu0": 74.0, "nvml_peak_gib_gpu1": 74.0})
     return tests
 
 
@@ -320,6 +331,16 @@ def test_tensor_parallel_section_from_the_kept_h200x2_runs(tmp_path):
     assert "| llama-3.1-70b |" in body
     row = _cells(_row(md, "h200x2"))
     assert "(TP 2; TP 1" in row[1] and "per GPU" in row[4]
+
+
+def test_a_test_that_failed_before_measuring_is_named_with_its_reason(tmp_path):
+    run = load_run(REPO / "reports" / "h200x2" / "runs" / "02-tp-compare.json")
+    entry = {"outcome": "failed", "slug": "h200x2", "params": {}, "series": {}, "metrics": {}, "comparisons": [],
+             "failure": "vLLM failed to start (tensor_parallel_size=2): CUBLAS_STATUS_EXECUTION_FAILED"}
+    run["tests"]["tests/test_tensor_parallel.py::test_llama70b_tp2[h200x2]"] = entry
+    md = write_report(run, tmp_path).read_text()
+    assert "- `tests/test_tensor_parallel.py::test_llama70b_tp2[h200x2]`: vLLM failed to start" in md
+    assert "3 passed, 1 failed" in md
 
 
 def test_memory_waste_table_in_bytes(full_report):
@@ -454,7 +475,7 @@ def test_figures_table_without_data_shows_dashes():
 
 def test_empty_run_says_not_in_this_run(tmp_path):
     md = write_report(empty_run(), tmp_path).read_text()
-    assert md.count("_Not in this run") == 14  # 13 sections and the capacity table
+    assert md.count("_Not in this run") == 15  # 14 sections and the capacity table
     assert md.count("plot skipped") == 7
     assert not list(tmp_path.glob("*.png"))
 
@@ -464,7 +485,7 @@ def test_partial_run_skips_absent_plots(tmp_path):
     run["tests"] = {k: v for k, v in run["tests"].items() if "test_max_num_seqs_sweep" in k}
     md = write_report(run, tmp_path).read_text()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["max_num_seqs.png"]
-    assert _section(md, "Memory waste, variable-length users") and md.count("_Not in this run") == 13
+    assert _section(md, "Memory waste, variable-length users") and md.count("_Not in this run") == 14
 
 
 def test_chunks_merge(tmp_path):

@@ -49,6 +49,10 @@ def header(run: dict, sources: list) -> str:
         lines.append(f"- **From:** {', '.join(f'`{s}`' for s in sources)}")
     if run.get("interrupted"):
         lines += ["", "> **Warning:** the run was interrupted; sections may be incomplete."]
+    failed = [(t, e["failure"]) for t, e in sorted(run["tests"].items()) if e["outcome"] == "failed" and e.get("failure")]
+    if failed:  # failed before measuring (vLLM did not start): no section shows them
+        lines += ["", "Failed before their figures were measured:", ""]
+        lines += [f"- `{t}`: {why}" for t, why in failed]
     return "\n".join(lines)
 
 
