@@ -12,10 +12,9 @@ from pagedbench import health, kv, stored_timings, targets, tiers
 from pagedbench import tolerance as tol
 from pagedbench.engine_pool import EnginePool
 from pagedbench.errors import PagedBenchError, StartError
-from pagedbench.meters import drop_unmeasured
 from pagedbench.gate import Gate, Options
 from pagedbench.gpu import Device, current_device
-from pagedbench.meters import gpu_memory_used_gib
+from pagedbench.meters import drop_unmeasured, gpu_memory_used_gib
 from pagedbench.recorder import Recorder
 from pagedbench.serving_cases import parse_rates
 from pagedbench.session_store import SessionStore
