@@ -221,7 +221,8 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call" and report.outcome != "passed" and "benchmark" in item.funcargs:
         drop_unmeasured(item.funcargs["benchmark"])
     if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        why = report.longreprtext.strip().splitlines()[-1][:500] if report.failed and report.longreprtext else ""
+        crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", None)  # a traceback's own line
+        why = (crash or report.longreprtext.strip().split("\n", 1)[0])[:500] if report.failed else ""
         item.config.stash[GATE].record_outcome(item.nodeid, report.outcome, item.stash.get(RECORDER, None), why)
     return report
 

@@ -18,9 +18,11 @@ CONFIG = dict(model_type="llama", hidden_size=256, intermediate_size=768, vocab_
               rms_norm_eps=1e-5, rope_theta=500000.0, max_position_embeddings=4096)
 
 
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+
 def greedy(dtype, lose_block: bool = False) -> list[tuple[int, ...]]:
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
     model = transformers.LlamaForCausalLM(transformers.LlamaConfig(
         **{k: v for k, v in CONFIG.items() if k != "model_type"})).to(dtype).eval()
     model.load_state_dict({k: v.to(dtype) for k, v in seeded_llama_weights(CONFIG)})
@@ -37,8 +39,6 @@ def greedy(dtype, lose_block: bool = False) -> list[tuple[int, ...]]:
 
 
 def test_rounding_agrees_more_than_a_lost_block():
-    import torch
-
     reference = greedy(torch.float32)
     assert greedy(torch.float32) == reference  # greedy decoding of the same weights is deterministic
     rounding = Agreement.of(reference, greedy(torch.bfloat16))

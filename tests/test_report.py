@@ -45,6 +45,10 @@ def _test(params, metrics, series=None, comparisons=None, outcome="passed"):
             "series": series or {}, "comparisons": comparisons or []}
 
 
+TP_SETTINGS = [{"name": "pass_config.fuse_allreduce_rms", "value": False, "vllm_default": True,
+                "why": "SYNTHETIC: the fused all-reduce failed at TP 2"}]
+
+
 def synthetic_run(slug="synthetic-gpu") -> dict:
     """A SYNTHETIC run with every section of the report filled."""
     tests = {}
@@ -192,7 +196,7 @@ def serving_tests(slug: str) -> dict:
         {"output_tok_per_s": REFERENCE_SUITE, "vllm_bench_output_tok_per_s": REFERENCE_BENCH,
          "ratio_to_vllm_bench": REFERENCE_SUITE / REFERENCE_BENCH})
     tests[f"tests/test_tensor_parallel.py::test_tp_scaling[{slug}x2]"] = _test(
-        {"tp": 2, "model": "llama-3.1-8b", "requests": 320},
+        {"tp": 2, "model": "llama-3.1-8b", "requests": 320, "settings_changed": TP_SETTINGS},
         {"tp1_output_tok_per_s": 6_150.0, "tp2_output_tok_per_s": 9_800.0, "scaling_efficiency_pct": 79.7,
          "nvml_peak_gib_gpu0": 72.0, "nvml_peak_gib_gpu1": 71.5})
     tests[f"tests/test_tensor_parallel.py::test_tp_block_counts[{slug}x2-bs16]"] = _test(
@@ -331,6 +335,12 @@ def test_tensor_parallel_section_from_the_kept_h200x2_runs(tmp_path):
     assert "| llama-3.1-70b |" in body
     row = _cells(_row(md, "h200x2"))
     assert "(TP 2; TP 1" in row[1] and "per GPU" in row[4]
+
+
+def test_tp_settings_in_the_settings_section(full_report):
+    _, md = full_report
+    assert "### Offline engine at tensor parallel 2" in md
+    assert _row(md, "`pass_config.fuse_allreduce_rms`", "False", "True")
 
 
 def test_a_test_that_failed_before_measuring_is_named_with_its_reason(tmp_path):

@@ -5,19 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .results import LLAMA70B_TP2, TP_BLOCK_COUNTS, TP_SCALING, results, sorted_by
+from .serving_sections import SETTINGS_TITLE
 from .tables import NOT_IN_RUN, fmt, md_table
 
 TP_TITLE = "Tensor parallel"
-
-
-def _changed(rs) -> str:
-    """The settings the TP engines changed beyond the one-GPU engine's, as the tests recorded them."""
-    names = {}
-    for r in rs:
-        for c in r.param("settings_changed") or []:
-            if isinstance(c, dict) and str(c.get("name", "")).startswith("pass_config."):
-                names[c["name"]] = f"`{c['name']}={c.get('value')}` ({c.get('why')})"
-    return "; ".join(names.values())
 
 
 def section_tensor_parallel(run: dict, out_dir: Path) -> tuple[str, str]:
@@ -54,6 +45,5 @@ def section_tensor_parallel(run: dict, out_dir: Path) -> tuple[str, str]:
                   "KV tensors and by what NVML saw resident).", "",
                   md_table(["model", "block size", "output tok/s", "blocks per GPU", "GPU 0 peak GiB",
                             "GPU 1 peak GiB"], rows, numeric_from=1)]
-    if changed := _changed(scaling + big):
-        parts += ["", f"Changed from vLLM's defaults for TP only: {changed}."]
+    parts += ["", f"The settings the TP engines ran with: \"{SETTINGS_TITLE}\"."]
     return TP_TITLE, "\n".join(parts)

@@ -13,9 +13,11 @@ from ..run_file import is_number
 from ..slo import SLO_MS
 from .plots import plot_serving_latency, plot_serving_throughput
 from .results import (
+    LLAMA70B_TP2,
     SERVING_CONCURRENCY,
     SERVING_PREFIX,
     SERVING_RATES,
+    TP_SCALING,
     VLLM_BENCH_REFERENCE,
     VLLM_THROUGHPUT,
     Result,
@@ -212,7 +214,8 @@ def _effective(rs: list[Result]) -> str:
 def section_settings(run: dict, out_dir: Path) -> tuple[str, str]:
     offline = results(run, VLLM_THROUGHPUT) + results(run, VLLM_BENCH_REFERENCE)
     served = results(run, SERVING_RATES) + results(run, SERVING_CONCURRENCY)
-    if not (offline or served):
+    parallel = results(run, TP_SCALING) + results(run, LLAMA70B_TP2)
+    if not (offline or served or parallel):
         return SETTINGS_TITLE, NOT_IN_RUN
     parts = ["Every setting the suite gives vLLM that differs from vLLM's own default, as the tests recorded it; "
              "everything else is vLLM's default for the device.", "",
@@ -221,4 +224,6 @@ def section_settings(run: dict, out_dir: Path) -> tuple[str, str]:
              "What vLLM resolved the throughput engine's settings to on this device:", "",
              _effective(results(run, VLLM_THROUGHPUT)), "",
              "### Server (`vllm serve`: serving tier)", "", _settings_table(served, "server_settings")]
+    if parallel:
+        parts += ["", "### Offline engine at tensor parallel 2", "", _settings_table(parallel, "settings_changed")]
     return SETTINGS_TITLE, "\n".join(parts)
