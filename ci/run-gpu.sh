@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Run the GPU benchmarks on this machine, compare with its stored baselines, write the report.
 #
-#   ci/run-gpu.sh [blocks|throughput|kernels|serving|tp|all]  (default: all, one chunk after another)
+#   ci/run-gpu.sh [blocks|throughput|kernels|settings|long|serving|tp|all]  (default: all, one chunk after another)
 #
+# settings runs the settings tier without its long cases (fp8 KV cache, compiled vs eager, prefix caching
+# under load); long runs the long-context and start-up cases.
 # tp runs the tensor-parallel tests (2 GPUs) under the slug <gpu>x2 (baselines/h200x2.json,
 # reports/h200x2/); on a machine with one GPU it is skipped with a note.
 #
@@ -20,14 +22,14 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-python}
-CHUNKS=(blocks throughput kernels serving tp)
+CHUNKS=(blocks throughput kernels settings long serving tp)
 
-usage() { echo "usage: $0 [blocks|throughput|kernels|serving|tp|all]" >&2; }
+usage() { echo "usage: $0 [blocks|throughput|kernels|settings|long|serving|tp|all]" >&2; }
 
 chunk=${1:-all}
 case "$chunk" in
   all) todo=("${CHUNKS[@]}") ;;
-  blocks|throughput|kernels|serving|tp) todo=("$chunk") ;;
+  blocks|throughput|kernels|settings|long|serving|tp) todo=("$chunk") ;;
   -h|--help) usage; exit 0 ;;
   *) usage; exit 2 ;;
 esac
@@ -63,6 +65,7 @@ for c in "${todo[@]}"; do
     tp) cslug="${slug}x2"; marks="tensor_parallel"
         if ((gpus < 2)); then echo "note: tp needs 2 GPUs, NVML sees $gpus: skipped"; continue; fi ;;
     throughput) cslug=$slug; marks="throughput and not tensor_parallel" ;;
+    settings) cslug=$slug; marks="settings and not long" ;;
     *) cslug=$slug; marks=$c ;;
   esac
   storage="baselines/$cslug"
