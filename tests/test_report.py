@@ -118,6 +118,7 @@ def synthetic_run(slug="synthetic-gpu") -> dict:
     tests[f"tests/test_decode_kernels.py::test_paged_decode[{slug}-skipped]"] = {
         "outcome": "skipped", "params": {}, "metrics": {}, "series": {}, "comparisons": []}
     tests.update(serving_tests(slug))
+    tests.update(settings_tier_tests(slug))
     return {"schema_version": 1, "slug": slug,
             "gpu": {"name": "SYNTHETIC GPU 80GB", "memory_bytes": 80 << 30, "driver": "999.1"},
             "versions": {"torch": "0.0-synthetic", "vllm": "0.0-synthetic"},
@@ -206,6 +207,53 @@ def serving_tests(slug: str) -> dict:
     tests[f"tests/test_tensor_parallel.py::test_llama70b_tp2[{slug}x2]"] = _test(
         {"tp": 2, "model": "llama-3.1-70b", "requests": 320, "block_size": 16},
         {"output_tok_per_s": 1_600.0, "num_gpu_blocks": 9_000, "nvml_peak_gib_gpu0": 74.0, "nvml_peak_gib_gpu1": 74.0})
+    return tests
+
+
+# ---- SYNTHETIC settings-tier results ------------------------------------------------------
+# fp8 pool: the same 4 GiB KV budget at bf16 and fp8 (one byte per element: twice the blocks); users of the
+# variable workload's mean length, 272 + 272 = 544 tokens = 34 blocks of 16.
+FP8_BUDGET, FP8_BS, FP8_AVG_LEN = 4 << 30, 16, 544
+AUTO_BLOCKS = FP8_BUDGET // (FP8_BS * LLAMA31_8B_BPT)
+FP8_BLOCKS = FP8_BUDGET // (FP8_BS * LLAMA31_8B_BPT // 2)
+USERS = {"bfloat16": AUTO_BLOCKS // -(-FP8_AVG_LEN // FP8_BS), "fp8": FP8_BLOCKS // -(-FP8_AVG_LEN // FP8_BS)}
+# Prefix caching under load: 100 requests of 500 shared + 100 own tokens, block 16; primed, every request takes
+# the shared prompt's 31 full blocks; cold, every request after the first does. The counter falls short on the GPU.
+PRIMED_HITS = 100 * (500 // 16) * 16
+COLD_HITS = 99 * (500 // 16) * 16
+PRIMED_COUNTER = [19_200, 19_216, 19_200]
+LONG_CONTEXTS = ((8_192, 9_000.0, 150.0, 516), (32_768, 6_000.0, 120.0, 2_053))  # 2,053: one slot booked early
+
+
+def settings_tier_tests(slug: str) -> dict:
+    tests = {}
+    tests[f"tests/test_vllm_settings.py::test_kv_cache_dtype_blocks[{slug}-fp8]"] = _test(
+        {"block_size": FP8_BS, "kv_cache_dtype": "fp8", "kv_budget_bytes": FP8_BUDGET, "users_per_budget": USERS},
+        {"num_gpu_blocks": FP8_BLOCKS, "num_gpu_blocks_auto": AUTO_BLOCKS})
+    tests[f"tests/test_vllm_settings.py::test_kv_cache_dtype_throughput[{slug}-fp8]"] = _test(
+        {"kv_cache_dtype": "fp8", "workload": "uniform-32-512", "requests": 320, "fp8_blocks": 2 * 30_000,
+         "auto_blocks": 30_000, "identical_requests": "14/16", "settings_changed": OFFLINE_SETTINGS},
+        {"output_tok_per_s": 6_400.0, "auto_output_tok_per_s": 6_150.0, "speedup_vs_auto": 6_400.0 / 6_150.0,
+         "token_agreement": 0.975})
+    tests[f"tests/test_vllm_settings.py::test_compile_modes[{slug}-variable]"] = _test(
+        {"workload": "uniform-32-512", "requests": 320, "vllm_effective": VLLM_EFFECTIVE,
+         "eager_effective": {**VLLM_EFFECTIVE, "cudagraph_mode": "NONE"}, "identical_requests": "16/16"},
+        {"output_tok_per_s": 6_150.0, "eager_output_tok_per_s": 2_460.0, "speedup_vs_eager": 2.5,
+         "token_agreement": 1.0})
+    tests[f"tests/test_vllm_settings.py::test_prefix_caching_throughput[{slug}-shared-prefix]"] = _test(
+        {"workload": "shared-prefix", "requests": 100, "block_size": 16, "predicted_primed_hits": PRIMED_HITS,
+         "primed_counter_hits": PRIMED_COUNTER, "cold_prefix_hits": [COLD_HITS] * 3,
+         "cold_counter_hits": [COLD_HITS] * 3, "no_reuse_prefix_hits": [0, 0, 0], "cold_hit_rate": COLD_HITS / 60_000},
+        {"output_tok_per_s": 5_000.0, "cold_output_tok_per_s": 4_800.0, "no_reuse_output_tok_per_s": 2_000.0,
+         "speedup_vs_no_reuse": 2.5, "primed_prefix_hits": PRIMED_HITS})
+    for ctx, prefill, decode, peak in LONG_CONTEXTS:
+        tests[f"tests/test_vllm_settings.py::test_long_context[{slug}-ctx{ctx}]"] = _test(
+            {"context": ctx, "decode_tokens": 64, "block_size": 16, "max_model_len": 32_896,
+             "vllm_effective": VLLM_EFFECTIVE},
+            {"prefill_tok_per_s": prefill, "decode_tok_per_s": decode, "peak_blocks": peak})
+    tests[f"tests/test_vllm_settings.py::test_engine_startup[{slug}-default]"] = _test(
+        {"model_load_s": 3.0, "cold_compile_s": 20.0, "warm_compile_s": 4.0, "graph_capture_s": 7.0},
+        {"cold_startup_s": 70.0, "warm_startup_s": 20.0})
     return tests
 
 
@@ -312,7 +360,7 @@ SECTION_TITLES = ["Memory waste, 100 variable-length users", "Concurrent users u
                   "Internal fragmentation by block size", "Block pool size for a KV budget",
                   "Hugging Face generate (baseline)", "vLLM offline throughput", "Throughput vs max-num-seqs",
                   "Decode attention kernels", "Paged prefill (chunked)", "Memory over time", "Serving under load",
-                  "Settings vLLM was run with", "Tensor parallel"]
+                  "Settings vLLM regresses in", "Settings vLLM was run with", "Tensor parallel"]
 
 
 def test_sections_numbered_in_order(full_report):
@@ -485,7 +533,7 @@ def test_figures_table_without_data_shows_dashes():
 
 def test_empty_run_says_not_in_this_run(tmp_path):
     md = write_report(empty_run(), tmp_path).read_text()
-    assert md.count("_Not in this run") == 15  # 14 sections and the capacity table
+    assert md.count("_Not in this run") == 16  # 15 sections and the capacity table
     assert md.count("plot skipped") == 7
     assert not list(tmp_path.glob("*.png"))
 
@@ -495,7 +543,7 @@ def test_partial_run_skips_absent_plots(tmp_path):
     run["tests"] = {k: v for k, v in run["tests"].items() if "test_max_num_seqs_sweep" in k}
     md = write_report(run, tmp_path).read_text()
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["max_num_seqs.png"]
-    assert _section(md, "Memory waste, variable-length users") and md.count("_Not in this run") == 14
+    assert _section(md, "Memory waste, variable-length users") and md.count("_Not in this run") == 15
 
 
 def test_chunks_merge(tmp_path):
@@ -918,3 +966,65 @@ def test_reference_without_throughput(tmp_path):
     assert "| uniform-32-512 | 320 | 6,200.0 |" in section
     settings = _section(md, "Settings vLLM was run with")
     assert "| `seed` |" in settings and settings.count("_Not in this run._") == 2  # effective values, server
+
+
+def test_settings_tier_fp8_row_and_prefix_hits(full_report):
+    _, md = full_report
+    section = _section(md, "Settings vLLM regresses in")
+    fp8 = section.split("### fp8 KV cache")[1].split("###")[0]
+    assert "The same KV budget, 4.00 GiB, block size 16" in fp8
+    assert _cells(_row(fp8, "bfloat16 (auto)")) == ["bfloat16 (auto)", f"{AUTO_BLOCKS:,}", f"{USERS['bfloat16']:,}"]
+    assert _cells(_row(fp8, "fp8")) == ["fp8", f"{FP8_BLOCKS:,}", f"{USERS['fp8']:,}"]
+    assert (AUTO_BLOCKS, FP8_BLOCKS, USERS["bfloat16"], USERS["fp8"]) == (2_048, 4_096, 60, 120)
+    assert _cells(_row(fp8, "fp8", "uniform-32-512")) == ["fp8", "uniform-32-512", "320", "6,400.0", "6,150.0",
+                                                         "1.04×", "60,000", "30,000", "97.5%", "14/16"]
+    prefix = section.split("### Prefix caching under load")[1].split("###")[0]
+    assert _cells(_row(prefix, "primed (system prompt cached first)")) == [
+        "primed (system prompt cached first)", "5,000.0", f"{PRIMED_HITS:,}", "19,200 / 19,216 / 19,200"]
+    assert _cells(_row(prefix, "cold (nothing cached before the round)"))[2:] == [f"{COLD_HITS:,}", f"{COLD_HITS:,}"]
+    assert _cells(_row(prefix, "no reuse (a cache salt per request)"))[1:] == ["2,000.0", "0", "–"]
+    assert (f"Primed hits: **{PRIMED_HITS:,}** tokens, summed over the requests' own cached-token counts (predicted "
+            f"{PRIMED_HITS:,}: every request takes the system prompt's full blocks); vLLM's `vllm:prefix_cache_hits` "
+            "counter: 19,200, 19,216 and 19,200 in its 3 rounds. The requests' count is what the test asserts") in prefix
+    assert PRIMED_HITS == 49_600  # 100 requests x 31 full blocks of 16 tokens
+    assert "Primed ÷ no reuse: **2.50×**" in prefix and f"{100 * COLD_HITS / 60_000:.1f}% of their prompt" in prefix
+
+
+def test_settings_tier_compile_long_context_startup(full_report):
+    _, md = full_report
+    section = _section(md, "Settings vLLM regresses in")
+    assert _cells(_row(section, "uniform-32-512", "320", "6,150.0")) == [
+        "uniform-32-512", "320", "6,150.0", "2,460.0", "2.50×", "100.0%", "16/16", "FULL_AND_PIECEWISE"]
+    for ctx, prefill, decode, peak in LONG_CONTEXTS:
+        assert _cells(_row(section, f"{ctx:,}", "64", "16")) == [
+            f"{ctx:,}", "64", "16", f"{prefill:,.1f}", f"{decode:.1f}", f"{peak:,}", f"{math.ceil((ctx + 64) / 16):,}"]
+    startup = section.split("### Start-up")[1]
+    assert _cells(startup.splitlines()[4]) == ["cold start s", "warm start s", "model load s", "cold compile s",
+                                               "warm compile s", "CUDA graph capture s"]
+    assert _cells(_row(startup, "70.0")) == ["70.0", "20.0", "3.0", "20.0", "4.0", "7.0"]
+
+
+def test_settings_tier_failed_test_without_metrics(tmp_path):
+    """A later run's fp8 throughput test failed before measuring: its part says so, the rest is unchanged."""
+    run, failed = synthetic_run(), copy.deepcopy(empty_run("synthetic-gpu"))
+    node = "tests/test_vllm_settings.py::test_kv_cache_dtype_throughput[synthetic-gpu-fp8]"
+    failed["tests"] = {node: {"outcome": "failed", "params": {}, "metrics": {}, "series": {}, "comparisons": [],
+                              "failure": "vLLM failed to start"}}
+    paths = [_write(tmp_path, run, "a.json"), _write(tmp_path, failed, "b.json")]
+    md = report(paths, tmp_path / "out").read_text()
+    fp8 = _section(md, "Settings vLLM regresses in").split("### fp8 KV cache")[1].split("###")[0]
+    assert _cells(_row(fp8, "fp8")) == ["fp8", f"{FP8_BLOCKS:,}", f"{USERS['fp8']:,}"]
+    assert fp8.rstrip().endswith("_Not in this run._") and "uniform-32-512" not in fp8
+    assert f"- `{node}`: vLLM failed to start" in md
+
+
+def test_settings_tier_from_the_kept_h200_runs(tmp_path):
+    """The kept H200 runs: fp8 holds twice bf16's blocks in the same budget; the primed round's hits are the
+    arithmetic's, with vLLM's counter (short of it there) beside them."""
+    runs = sorted((REPO / "reports" / "h200" / "runs").glob("*.json"))
+    md = write_report(merge_runs([load_run(p) for p in runs], runs), tmp_path).read_text()
+    section = _section(md, "Settings vLLM regresses in")
+    assert _cells(_row(section, "fp8")) == ["fp8", "8,192", "240"]
+    assert _cells(_row(section, "bfloat16 (auto)")) == ["bfloat16 (auto)", "4,096", "120"]
+    assert "Primed hits: **126,976** tokens" in section and "counter: 48,608 in each of 3 rounds" in section
+    assert _row(section, "8,192", "64", "16") and _row(section, "32,768", "64", "16")

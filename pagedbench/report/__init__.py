@@ -10,7 +10,7 @@ measurement: a block of 16 tokens is a block of 16 tokens whatever the model.
 
 This package's modules, lowest first: results (what a section reads), tables
 (cells and markdown), plots, the sections by tier (memory_sections,
-serving_sections, throughput_sections, kernel_sections), capacity, summary
+serving_sections, settings_sections, throughput_sections, kernel_sections), capacity, summary
 (header, comparisons, headline figures) and document (the whole report). The names below are the
 ones the rest of the suite uses; the run JSON itself is pagedbench.run_file's.
 """
@@ -53,6 +53,7 @@ from .results import (
     sorted_by,
 )
 from .serving_sections import SERVING_TITLE, SETTINGS_TITLE, SLO_MS
+from .settings_sections import SETTINGS_TIER_TITLE
 from .summary import FIGURES_HEADERS, FIGURES_TEXT_COLUMNS, figures_row, figures_table
 from .tables import DASH, NOT_IN_RUN, fmt, md_table
 
@@ -61,7 +62,7 @@ __all__ = [
     "DASH", "DEFAULT_GPU_HOURLY_COST", "FIGURES_HEADERS", "FIGURES_TEXT_COLUMNS", "FRAGMENTATION_TITLE",
     "HF_GENERATE", "MAX_NUM_SEQS_SWEEP", "MEMORY_WASTE", "NOT_IN_RUN", "PAGED_DECODE", "PAGED_PREFILL", "PLOTS",
     "PREFIX_SHARING", "PREFIX_TITLE", "REFERENCE_MODEL", "Result", "SECTIONS", "SERVING_CONCURRENCY", "SERVING_PREFIX",
-    "SERVING_RATES", "SERVING_TITLE", "SETTINGS_TITLE", "SLO_MS", "TEST_FUNCTIONS", "VLLM_BENCH_REFERENCE",
+    "SERVING_RATES", "SERVING_TITLE", "SETTINGS_TIER_TITLE", "SETTINGS_TITLE", "SLO_MS", "TEST_FUNCTIONS", "VLLM_BENCH_REFERENCE",
     "VLLM_THROUGHPUT",
     "capacity_body", "check_hourly_cost", "concurrent_users_body", "figures_row", "figures_table", "fmt",
     "fragmentation_body", "load_run", "md_table", "memory_waste_body", "memory_waste_title", "merge_runs",

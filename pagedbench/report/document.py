@@ -19,6 +19,7 @@ from .memory_sections import (
 from .parallel_sections import section_tensor_parallel
 from .plots import PLOTS
 from .serving_sections import section_serving, section_settings
+from .settings_sections import section_settings_tier
 from .summary import comparisons_summary, figures_table, header
 from .throughput_sections import (
     section_hf_generate,
@@ -33,8 +34,8 @@ Section = Callable[[dict, Path], tuple[str, str]]
 SECTIONS: tuple[Section, ...] = (
     section_memory_waste, section_concurrent_users, section_prefix_sharing, section_fragmentation,
     section_block_counts, section_hf_generate, section_vllm_throughput, section_max_num_seqs,
-    section_decode_attention, section_prefill, section_memory_timeline, section_serving, section_settings,
-    section_tensor_parallel,
+    section_decode_attention, section_prefill, section_memory_timeline, section_serving, section_settings_tier,
+    section_settings, section_tensor_parallel,
 )
 
 

@@ -43,9 +43,17 @@ SERVING_PREFIX = "test_serving_prefix_caching"  # Serving under load: prefix cac
 TP_SCALING = "test_tp_scaling"                  # Tensor parallel; README (h200x2 row)
 TP_BLOCK_COUNTS = "test_tp_block_counts"        # Tensor parallel: blocks per GPU; README (h200x2 row)
 LLAMA70B_TP2 = "test_llama70b_tp2"              # Tensor parallel: 70B
+KV_DTYPE_BLOCKS = "test_kv_cache_dtype_blocks"  # Settings vLLM regresses in: fp8 KV cache, blocks per budget
+KV_DTYPE_THROUGHPUT = "test_kv_cache_dtype_throughput"  # Settings vLLM regresses in: fp8 KV cache, throughput
+COMPILE_MODES = "test_compile_modes"            # Settings vLLM regresses in: compiled vs eager
+PREFIX_CACHING_THROUGHPUT = "test_prefix_caching_throughput"  # Settings vLLM regresses in: prefix caching
+LONG_CONTEXT = "test_long_context"              # Settings vLLM regresses in: long context
+ENGINE_STARTUP = "test_engine_startup"          # Settings vLLM regresses in: start-up
 TEST_FUNCTIONS = (MEMORY_WASTE, CONCURRENT_USERS, PREFIX_SHARING, BLOCK_COUNTS, HF_GENERATE, VLLM_THROUGHPUT,
                   MAX_NUM_SEQS_SWEEP, PAGED_DECODE, CONTIGUOUS_DECODE, PAGED_PREFILL, VLLM_BENCH_REFERENCE,
-                  SERVING_RATES, SERVING_CONCURRENCY, SERVING_PREFIX, TP_SCALING, TP_BLOCK_COUNTS, LLAMA70B_TP2)
+                  SERVING_RATES, SERVING_CONCURRENCY, SERVING_PREFIX, TP_SCALING, TP_BLOCK_COUNTS, LLAMA70B_TP2,
+                  KV_DTYPE_BLOCKS, KV_DTYPE_THROUGHPUT, COMPILE_MODES, PREFIX_CACHING_THROUGHPUT, LONG_CONTEXT,
+                  ENGINE_STARTUP)
 
 
 @dataclass(frozen=True)
