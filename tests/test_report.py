@@ -232,7 +232,9 @@ def settings_tier_tests(slug: str) -> dict:
         {"num_gpu_blocks": FP8_BLOCKS, "num_gpu_blocks_auto": AUTO_BLOCKS})
     tests[f"tests/test_vllm_settings.py::test_kv_cache_dtype_throughput[{slug}-fp8]"] = _test(
         {"kv_cache_dtype": "fp8", "workload": "uniform-32-512", "requests": 320, "fp8_blocks": 2 * 30_000,
-         "auto_blocks": 30_000, "identical_requests": "14/16", "settings_changed": OFFLINE_SETTINGS},
+         "auto_blocks": 30_000, "identical_requests": "14/16",
+         "settings_changed": OFFLINE_SETTINGS + [{"name": "kv_cache_dtype", "value": "fp8", "vllm_default": "auto",
+                                                  "why": "the KV cache dtype under test"}]},
         {"output_tok_per_s": 6_400.0, "auto_output_tok_per_s": 6_150.0, "speedup_vs_auto": 6_400.0 / 6_150.0,
          "token_agreement": 0.975})
     tests[f"tests/test_vllm_settings.py::test_compile_modes[{slug}-variable]"] = _test(
@@ -389,6 +391,12 @@ def test_tp_settings_in_the_settings_section(full_report):
     _, md = full_report
     assert "### Offline engine at tensor parallel 2" in md
     assert _row(md, "`pass_config.fuse_allreduce_rms`", "False", "True")
+
+
+def test_settings_tier_changes_in_the_settings_section(full_report):
+    _, md = full_report
+    assert "### Settings tier (each case's engine" in md
+    assert _row(md, "`kv_cache_dtype`", "fp8", "auto")
 
 
 def test_a_test_that_failed_before_measuring_is_named_with_its_reason(tmp_path):

@@ -133,7 +133,7 @@ def test_prefix_caching_throughput(benchmark, metrics, target, workload, start_e
     metrics.param(workload=wl.name, requests=len(wl), block_size=block_size, predicted_primed_hits=predicted,
                   primed_counter_hits=[c for _, c, _ in primed], cold_prefix_hits=[h for _, _, h in cold],
                   cold_counter_hits=[c for _, c, _ in cold], no_reuse_prefix_hits=[h for _, _, h in salted],
-                  cold_hit_rate=cold[-1][2] / sum(wl.prompt_lens))
+                  cold_hit_rate=cold[-1][2] / sum(wl.prompt_lens), settings_changed=changed_settings(settings))
     reference = checked_ids(engine, model_dir, torch_device, load_format)
     assert all(h == predicted for _, _, h in primed), \
         f"primed hits {[h for _, _, h in primed]} != {predicted} predicted (requests' cached tokens)"

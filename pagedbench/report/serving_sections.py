@@ -13,7 +13,12 @@ from ..run_file import is_number
 from ..slo import SLO_MS
 from .plots import plot_serving_latency, plot_serving_throughput
 from .results import (
+    COMPILE_MODES,
+    ENGINE_STARTUP,
+    KV_DTYPE_THROUGHPUT,
     LLAMA70B_TP2,
+    LONG_CONTEXT,
+    PREFIX_CACHING_THROUGHPUT,
     SERVING_CONCURRENCY,
     SERVING_PREFIX,
     SERVING_RATES,
@@ -215,7 +220,9 @@ def section_settings(run: dict, out_dir: Path) -> tuple[str, str]:
     offline = results(run, VLLM_THROUGHPUT) + results(run, VLLM_BENCH_REFERENCE)
     served = results(run, SERVING_RATES) + results(run, SERVING_CONCURRENCY)
     parallel = results(run, TP_SCALING) + results(run, LLAMA70B_TP2)
-    if not (offline or served or parallel):
+    tier = [r for f in (COMPILE_MODES, PREFIX_CACHING_THROUGHPUT, KV_DTYPE_THROUGHPUT, LONG_CONTEXT, ENGINE_STARTUP)
+            for r in results(run, f)]
+    if not (offline or served or parallel or tier):
         return SETTINGS_TITLE, NOT_IN_RUN
     parts = ["Every setting the suite gives vLLM that differs from vLLM's own default, as the tests recorded it; "
              "everything else is vLLM's default for the device.", "",
@@ -226,4 +233,7 @@ def section_settings(run: dict, out_dir: Path) -> tuple[str, str]:
              "### Server (`vllm serve`: serving tier)", "", _settings_table(served, "server_settings")]
     if parallel:
         parts += ["", "### Offline engine at tensor parallel 2", "", _settings_table(parallel, "settings_changed")]
+    if tier:  # each case changes one setting more on purpose (the KV dtype, eager, the context length)
+        parts += ["", "### Settings tier (each case's engine: the offline engine's changes and the one under test)", "",
+                  _settings_table(tier, "settings_changed")]
     return SETTINGS_TITLE, "\n".join(parts)
