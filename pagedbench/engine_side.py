@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
 from .child_run import run_child
 from .errors import UNSUPPORTED_MARKERS, PagedBenchError, StartError
+from .vllm_engine import EngineStartError
 from .workloads import Request, Workload
 
 
@@ -66,7 +68,9 @@ def run_side(settings, workload: Workload, rounds: int, check: dict, work_dir: P
     except PagedBenchError as exc:  # the child's log tail says why; vLLM refusing the settings is a skip
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         why = next((line for line in reversed(lines) if any(m in line for m in UNSUPPORTED_MARKERS)), lines[-1])
-        raise StartError(f"{why} ({lines[0]})", str(exc)) from exc
+        # vLLM's words only: not the rank prefix of its log, nor the wrapper the child's start raised
+        why = re.sub(r"^\[rank\d+\]:\s*", "", why).split(f"{EngineStartError.__name__}: ", 1)[-1]
+        raise StartError(f"{why} ({lines[0].rstrip(':')})", str(exc)) from exc
     return SideResult([tuple(r) for r in res["rounds"]], res["num_gpu_blocks"],
                       [tuple(i) for i in res["check_ids"]], res["effective"])
 

@@ -17,13 +17,14 @@ def tiny_settings():
 def test_a_refusal_in_the_childs_log_is_marked_unsupported(monkeypatch, tmp_path):
     def refused(*_args, **_kw):
         raise PagedBenchError("engine side failed (exit 1, log: x.log):\nTraceback ...\n"
-                              "ValueError: FP8 KV cache on CPU requires AVX512 or AMX\n")
+                              "[rank0]: pagedbench.vllm_engine.EngineStartError: NotImplementedError: "
+                              "FP8 KV cache on CPU requires AVX512 or AMX\n")
     monkeypatch.setattr(engine_side, "run_child", refused)
     with pytest.raises(StartError) as err:
         engine_side.run_side(tiny_settings(), workloads.single_prompt(8, 2, vocab_size=64),
                              1, {}, tmp_path, 10)
     assert err.value.unsupported
-    assert str(err.value).startswith("ValueError: FP8 KV cache on CPU requires AVX512 or AMX (engine side failed")
+    assert str(err.value).startswith("NotImplementedError: FP8 KV cache on CPU requires AVX512 or AMX (engine side failed")
 
 
 def test_a_crash_in_the_child_is_not_a_refusal(monkeypatch, tmp_path):
