@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pagedbench import health, kv, stored_timings, targets, tiers
+from pagedbench import engine_side, health, kv, stored_timings, targets, tiers
 from pagedbench import tolerance as tol
 from pagedbench.engine_pool import EnginePool
 from pagedbench.errors import PagedBenchError, StartError
@@ -164,19 +164,34 @@ def session_store():
     return SessionStore()
 
 
+def _started(settings, start):
+    """start(), or the test skips quoting vLLM where it refuses the settings and fails where it broke."""
+    try:
+        return start()
+    except StartError as exc:
+        if exc.unsupported:
+            pytest.skip(f"vLLM refuses {settings.label()}: {exc}")
+        pytest.fail(f"vLLM failed to start ({settings.label()}): {exc}", pytrace=False)
+    except PagedBenchError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 @pytest.fixture
 def start_engine(engine_pool):
     """get(settings) -> a live engine or server; a refused block size or layout skips with vLLM's reason."""
-    def get(settings):
-        try:
-            return engine_pool.get(settings)
-        except StartError as exc:
-            if exc.unsupported:
-                pytest.skip(f"vLLM refuses {settings.label()}: {exc}")
-            pytest.fail(f"vLLM failed to start ({settings.label()}): {exc}", pytrace=False)
-        except PagedBenchError as exc:
-            pytest.fail(str(exc), pytrace=False)
-    return get
+    return lambda settings: _started(settings, lambda: engine_pool.get(settings))
+
+
+@pytest.fixture
+def run_side(engine_pool, tmp_path):
+    """run(settings, workload, rounds, check) -> engine_side.SideResult: the engine in a process of its own,
+    once this process's engine has given the device back; skips and fails as start_engine does."""
+    def run(settings, workload, rounds, check):
+        def side():
+            engine_pool.close()
+            return engine_side.run_side(settings, workload, rounds, check, tmp_path)
+        return _started(settings, side)
+    return run
 
 
 @pytest.fixture

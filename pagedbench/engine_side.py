@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import sys
 from pathlib import Path
 
 from .child_run import run_child
-from .errors import UNSUPPORTED_MARKERS, PagedBenchError, StartError
-from .vllm_engine import EngineStartError
+from .errors import PagedBenchError, StartError
 from .workloads import Request, Workload
 
 
@@ -47,7 +45,11 @@ def main(argv: list[str]) -> None:
     spec = json.loads(Path(argv[0]).read_text())
     settings = EngineSettings(**spec["settings"])
     wl = _workload("side", spec["requests"], settings.max_model_len)
-    engine = settings.start()
+    try:
+        engine = settings.start()
+    except StartError as exc:  # vLLM's own words, for the parent to skip or fail on
+        Path(argv[1]).write_text(json.dumps({"start_error": str(exc)}))
+        return
     try:
         rounds = side_rounds(lambda: engine.timed_generate(wl), spec["rounds"])
         check = spec["check"]
@@ -58,19 +60,20 @@ def main(argv: list[str]) -> None:
     Path(argv[1]).write_text(json.dumps(out))
 
 
-def run_side(settings, workload: Workload, rounds: int, check: dict, work_dir: Path, timeout_s: float) -> SideResult:
+def run_side(settings, workload: Workload, rounds: int, check: dict, work_dir: Path,
+             timeout_s: float = 900) -> SideResult:
     """The engine of `settings` started in a child process, `rounds` timed rounds of `workload` after one
-    warm-up, then the output check; a start vLLM refuses raises StartError (unsupported: a skip)."""
+    warm-up, then the output check. A start vLLM refused, or a child that died, raises StartError (with
+    `unsupported` set where vLLM refused the settings themselves: a skip). The default timeout covers a
+    first compile on the machine and the rounds."""
     spec = {"settings": dataclasses.asdict(settings), "rounds": rounds, "check": check,
             "requests": [[list(r.prompt_token_ids), r.output_len] for r in workload.requests]}
     try:
         res, _ = run_child("pagedbench.engine_side", "engine side", spec, work_dir, timeout_s)
-    except PagedBenchError as exc:  # the child's log tail says why; vLLM refusing the settings is a skip
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        why = next((line for line in reversed(lines) if any(m in line for m in UNSUPPORTED_MARKERS)), lines[-1])
-        # vLLM's words only: not the rank prefix of its log, nor the wrapper the child's start raised
-        why = re.sub(r"^\[rank\d+\]:\s*", "", why).split(f"{EngineStartError.__name__}: ", 1)[-1]
-        raise StartError(f"{why} ({lines[0].rstrip(':')})", str(exc)) from exc
+    except PagedBenchError as exc:  # the child died: its log tail is in the message
+        raise StartError(str(exc)) from exc
+    if "start_error" in res:
+        raise StartError(res["start_error"])
     return SideResult([tuple(r) for r in res["rounds"]], res["num_gpu_blocks"],
                       [tuple(i) for i in res["check_ids"]], res["effective"])
 

@@ -12,8 +12,6 @@ import pytest
 
 from pagedbench import kv, tiers, workloads
 from pagedbench import tolerance as tol
-from pagedbench.engine_side import run_side
-from pagedbench.errors import StartError
 from pagedbench.meters import side_rounds, timed_rounds
 from pagedbench.output_check import Agreement, checked_ids
 from pagedbench.vllm_engine import block_pool_settings, changed_settings, expected_blocks, serving_settings
@@ -25,7 +23,6 @@ pytestmark = pytest.mark.settings
 # match the q_data_type torch.float8_e5m2") and the failed in-process start keeps ~28 GiB of device memory.
 FP8 = dict(cpu=dict(kv_cache_dtype=("fp8",)), gpu=dict(kv_cache_dtype=("fp8",)))
 STARTUP_TIMEOUT_S = 900  # three starts; a cold 8B start compiles for minutes
-SIDE_TIMEOUT_S = 900     # one start (a first fp8 compile on the machine) and the rounds
 
 
 @pytest.fixture
@@ -151,8 +148,8 @@ def test_prefix_caching_throughput(benchmark, metrics, target, workload, start_e
 
 
 @pytest.mark.matrix(cpu=dict(kv_cache_dtype=("fp8",)), gpu=dict(kv_cache_dtype=("fp8",)))
-def test_kv_cache_dtype_throughput(benchmark, metrics, target, kv_cache_dtype, start_engine, engine_pool, model_dir,
-                                   model_shape, sizes, load_format, torch_device, tmp_path):
+def test_kv_cache_dtype_throughput(benchmark, metrics, target, kv_cache_dtype, start_engine, run_side, model_dir,
+                                   model_shape, sizes, load_format, torch_device):
     """Throughput with an fp8 KV cache (vLLM's "fp8": e4m3 on CUDA) against the model's dtype, and how
     many greedy tokens stay identical; the e5m2 variant's pool is checked by test_kv_cache_dtype_blocks.
     The fp8 engine runs in a process of its own (pagedbench.engine_side: a second compiled engine in one
@@ -162,19 +159,9 @@ def test_kv_cache_dtype_throughput(benchmark, metrics, target, kv_cache_dtype, s
     base_rounds = side_rounds(lambda: base.timed_generate(wl), sizes.timing_rounds)
     reference = checked_ids(base, model_dir, torch_device, load_format)
     base_blocks = base.num_gpu_blocks
-    engine_pool.close()  # the other process needs the device memory this engine holds
     settings = serving_settings(model_dir, model_shape, sizes, load_format, kv_cache_dtype=kv_cache_dtype)
     check = dict(model_dir=str(model_dir), device=torch_device, load_format=load_format)
-
-    def fp8_side():
-        try:
-            return run_side(settings, wl, sizes.timing_rounds, check, tmp_path, SIDE_TIMEOUT_S)
-        except StartError as exc:
-            if exc.unsupported:
-                pytest.skip(f"vLLM refuses {settings.label()}: {str(exc).splitlines()[0]}")
-            raise
-
-    side = benchmark.pedantic(fp8_side, rounds=1, iterations=1)
+    side = benchmark.pedantic(lambda: run_side(settings, wl, sizes.timing_rounds, check), rounds=1, iterations=1)
     against(metrics, side.rounds, base_rounds, "auto_output_tok_per_s", "speedup_vs_auto", tol.rate_floor(target.kind))
     if settings.kv_cache_bytes:  # a fixed budget (CPU): the count is exact
         metrics.exact("num_gpu_blocks", side.num_gpu_blocks, "blocks")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..kv import GIB
+from ..kv import GIB, blocks_for
 from ..run_file import is_number
 from .results import (
     COMPILE_MODES,
@@ -64,7 +64,7 @@ def _blocks_ceiling(r: Result) -> int | None:
     context, decode, bs = r.param("context"), r.param("decode_tokens"), r.positive_param("block_size")
     if not (isinstance(context, int) and isinstance(decode, int) and isinstance(bs, int)):
         return None
-    return -(-(context + decode) // bs)
+    return blocks_for(context + decode, bs)
 
 
 def _fp8(pools: list[Result], speeds: list[Result]) -> list[str]:
