@@ -10,6 +10,7 @@ skips with the reason); one that runs out of device memory raises PagedBenchErro
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -50,13 +51,15 @@ class KernelSession:
     copy_gbps: float = 0.0
     l2: int = 0
     unavailable: dict[str, str] = field(default_factory=dict)       # impl -> why it cannot run here
+    broken: dict[str, str] = field(default_factory=dict)            # impl -> the error its warm-up raised
     inputs: dict[tuple, tuple[list, object]] = field(default_factory=dict)
 
     def start(self, shape: ModelShape) -> None:
         self.shape = shape
         self.copy_gbps = kernels.copy_bandwidth_gbps()
         self.l2 = l2_bytes()
-        self.unavailable = kernels.warm_up(shape, {**kernels.PAGED, **kernels.CONTIGUOUS})
+        self.unavailable, self.broken = kernels.warm_up(shape, {**kernels.PAGED, **kernels.CONTIGUOUS},
+                                                        kernels.PAGED_FP8)
         self.started = True
 
     def release(self) -> None:
@@ -90,17 +93,36 @@ class KernelSession:
                                       "contiguous + paged)") from None
         return self.inputs[key]
 
+    def _runnable(self, name: str) -> None:
+        if name in self.unavailable:
+            raise ImplUnavailable(self.unavailable[name])
+        if name in self.broken:
+            raise PagedBenchError(f"{name} failed its warm-up: {self.broken[name]}")
+
     def build(self, impl: str, builder: Callable, case: DecodeCase, fresh: bool = False) -> Built:
         """The implementation on every input set of the case, its first output checked against fp32."""
         if fresh:  # a confirmation draws fresh tensors: a slow allocation must not confirm itself
             self.inputs.clear()
         inps, ref = self.inputs_for(case)
-        if impl in self.unavailable:
-            raise ImplUnavailable(self.unavailable[impl])
+        self._runnable(impl)
         built = [builder(inp, case) for inp in inps]
         calls = [call for call, _ in built]
         out = calls[0]()
         return Built(impl, case, calls, built[0][1], kernels.rel_error(out, ref), len(inps))
+
+    def build_fp8(self, impl: str, case: DecodeCase, fresh: bool = False) -> tuple[Built, float]:
+        """The implementation on fp8 copies of the case's paged K/V, checked against fp32 attention over
+        the fp8-rounded K/V; also returns its error against the unrounded K/V (what fp8 costs)."""
+        if fresh:
+            self.inputs.clear()
+        inps, ref = self.inputs_for(dataclasses.replace(case, kv_dtype="auto"))
+        self._runnable(kernels.fp8_name(impl))
+        fp8 = [kernels.with_fp8_cache(inp) for inp in inps]
+        built = [kernels.PAGED_FP8[impl](inp, case) for inp in fp8]
+        calls = [call for call, _ in built]
+        out = calls[0]()
+        error = kernels.rel_error(out, kernels.fp8_reference(inps[0]))
+        return Built(impl, case, calls, built[0][1], error, len(inps)), kernels.rel_error(out, ref)
 
     def build_prefill(self, case: DecodeCase, query_len: int) -> Built:
         """FA3's chunked prefill on the case's first input set: compute-bound, so L2 residency of
@@ -115,7 +137,7 @@ class KernelSession:
         case, seconds, spread = built.case, timing.seconds, timing.spread
         gbps = case.kv_bytes(self.shape) / seconds / 1e9
         metrics.param(impl=built.impl, kernel=built.label, batch=case.batch, context=case.context,
-                      block_size=case.block_size, order=case.order, rel_error=built.rel_error,
+                      block_size=case.block_size, order=case.order, kv_dtype=case.kv_dtype, rel_error=built.rel_error,
                       copy_gbps=self.copy_gbps, input_sets=built.input_sets)
         floor = tol.kernel_floor(built.impl)
         record_latency(metrics, timing, floor)
@@ -144,6 +166,19 @@ class KernelSession:
         metrics.param(contiguous_baseline=base_impl, paged_overhead_pct=overhead)
         metrics.metric("paged_to_contiguous", ratio, "x", "lower", spread=spread + base_spread, floor=tol.KERNEL)
         return base_impl, overhead
+
+    def record_fp8_speedup(self, metrics, seconds: float, spread: float,
+                           model_dtype: tuple[float, float, float] | None) -> float | None:
+        """The model-dtype paged case's latency over this fp8 one (model_dtype: what `record` returned for
+        it, when it ran earlier in the session); fp8 reads half the bytes."""
+        if model_dtype is None:
+            metrics.not_measured("fp8_speedup", "the same case with the model's dtype did not run earlier in "
+                                 "this session (test_paged_decode)")
+            return None
+        base_seconds, _, base_spread = model_dtype
+        metrics.metric("fp8_speedup", base_seconds / seconds, "x", "higher", spread=spread + base_spread,
+                       floor=tol.KERNEL)
+        return base_seconds / seconds
 
     def record_prefill(self, metrics, built: Built, timing: Timing, query_len: int) -> None:
         case = built.case

@@ -8,6 +8,7 @@ around each call, the L2 cache flushed between calls, median over the reps.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 from collections.abc import Callable
@@ -22,10 +23,12 @@ class DecodeCase:
     context: int
     block_size: int = 16
     order: str = "shuffled"   # "in-order" block tables or "shuffled" (a long-running server's pool)
+    kv_dtype: str = "auto"    # "auto": the model's dtype; "fp8": the paged cache in float8_e4m3fn
 
     def kv_bytes(self, shape: ModelShape) -> int:
         """K and V of one layer read once: the floor on the bytes a decode step moves."""
-        return 2 * self.batch * self.context * shape.num_kv_heads * shape.head_dim * shape.dtype_bytes
+        elem = 1 if self.kv_dtype == "fp8" else shape.dtype_bytes
+        return 2 * self.batch * self.context * shape.num_kv_heads * shape.head_dim * elem
 
 
 @dataclass(eq=False)
@@ -69,6 +72,22 @@ def make_inputs(case: DecodeCase, shape: ModelShape, seed: int = 0) -> DecodeInp
     v_cache[flat] = v.reshape(n_blocks, case.block_size, Hkv, D)
     seq_lens = torch.full((B,), T, device="cuda", dtype=torch.int32)
     return DecodeInputs(q, k, v, k_cache, v_cache, block_table, seq_lens, 1.0 / math.sqrt(D))
+
+
+def with_fp8_cache(inp: DecodeInputs) -> DecodeInputs:
+    """The same inputs with the paged K/V stored as float8_e4m3fn (scale 1: randn fits e4m3's range),
+    as vLLM stores them with kv_cache_dtype="fp8"; the contiguous K/V stay the model's dtype."""
+    import torch
+    f8 = torch.float8_e4m3fn
+    return dataclasses.replace(inp, k_cache=inp.k_cache.to(f8), v_cache=inp.v_cache.to(f8))
+
+
+def fp8_reference(inp: DecodeInputs):
+    """fp32 attention over the fp8-rounded K/V: what an fp8-cache kernel must compute (its error
+    against this is the kernel's; against `reference` it adds the cache's rounding)."""
+    import torch
+    f8 = torch.float8_e4m3fn
+    return reference(dataclasses.replace(inp, k=inp.k.to(f8).to(inp.k.dtype), v=inp.v.to(f8).to(inp.v.dtype)))
 
 
 def reference(inp: DecodeInputs, chunk: int = 4):
@@ -225,7 +244,7 @@ def flashinfer_paged(inp: DecodeInputs, case: DecodeCase):
         ws, "NHD", use_cuda_graph=True, paged_kv_indptr_buffer=indptr, paged_kv_indices_buffer=indices,
         paged_kv_last_page_len_buffer=last)
     wrapper.plan(indptr, indices, last, inp.q.shape[1], inp.k.shape[2], inp.q.shape[2],
-                 case.block_size, q_data_type=inp.q.dtype, kv_data_type=inp.k.dtype, sm_scale=inp.scale)
+                 case.block_size, q_data_type=inp.q.dtype, kv_data_type=inp.k_cache.dtype, sm_scale=inp.scale)
 
     def call():
         return wrapper.run(inp.q, (inp.k_cache, inp.v_cache))
@@ -240,12 +259,15 @@ def triton_unified(inp: DecodeInputs, case: DecodeCase):
     import torch
     out = torch.empty_like(inp.q)
     cu_q = _cu_q(case.batch)
+    descale = None
+    if inp.k_cache.dtype == torch.float8_e4m3fn:  # vLLM's triton backend: per-tensor scales, (seqs, kv heads)
+        descale = torch.ones(1, device="cuda", dtype=torch.float32).expand(case.batch, inp.k_cache.shape[2])
 
     def call():
         unified_attention(q=inp.q, k=inp.k_cache, v=inp.v_cache, out=out, cu_seqlens_q=cu_q, max_seqlen_q=1,
                           seqused_k=inp.seq_lens, max_seqlen_k=case.context, softmax_scale=inp.scale, causal=True,
                           window_size=(-1, -1), block_table=inp.block_table, softcap=0, q_descale=None,
-                          k_descale=None, v_descale=None)
+                          k_descale=descale, v_descale=descale)
         return out
     return call, "vllm triton unified_attention"
 
@@ -263,25 +285,40 @@ def torch_sdpa(inp: DecodeInputs, case: DecodeCase):
 
 
 PAGED: dict[str, Callable] = {"fa3": fa3_paged, "flashinfer": flashinfer_paged, "triton": triton_unified}
+# An fp8 cache with a query in the model's dtype, as vLLM runs kv_cache_dtype="fp8" with these backends
+# (its FA3 path quantizes the query to fp8 too: other math, left out).
+PAGED_FP8: dict[str, Callable] = {"flashinfer": flashinfer_paged, "triton": triton_unified}
 CONTIGUOUS: dict[str, Callable] = {"fa3_contiguous": fa3_contiguous, "flash_attn": flash_attn_pkg, "torch_sdpa": torch_sdpa}
 
 
-def warm_up(shape: ModelShape, builders: dict[str, Callable]) -> dict[str, str]:
+def fp8_name(impl: str) -> str:
+    return f"{impl}-fp8"
+
+
+def warm_up(shape: ModelShape, builders: dict[str, Callable], fp8_builders: dict[str, Callable] | None = None
+            ) -> tuple[dict[str, str], dict[str, str]]:
     """Run every implementation once on a small case before any is timed: module loads, JIT builds
-    and autotuning happen here. Returns why each unavailable implementation cannot run."""
+    and autotuning happen here (fp8-cache variants under fp8_name). Returns (why each unavailable
+    implementation cannot run here, the error of each that raised): the cases of an unavailable one
+    skip, those of a broken one fail with its error, the others run."""
     import torch
     case = DecodeCase(1, 512, 16, "in-order")
     inp = make_inputs(case, shape, seed=7)
-    unavailable = {}
-    for name, builder in builders.items():
+    variants = [(name, builder, inp) for name, builder in builders.items()]
+    variants += [(fp8_name(name), builder, with_fp8_cache(inp)) for name, builder in (fp8_builders or {}).items()]
+    unavailable, broken = {}, {}
+    for name, builder, variant in variants:
         try:
-            call, _ = builder(inp, case)
+            call, _ = builder(variant, case)
             for _ in range(3):
                 call()
+            torch.cuda.synchronize()
         except ImplUnavailable as exc:
             unavailable[name] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one broken kernel must not take the others' cases down
+            broken[name] = f"{type(exc).__name__}: {exc}"
     torch.cuda.synchronize()
-    return unavailable
+    return unavailable, broken
 
 
 def do_bench(call, warmup_ms: int = 25, rep_ms: int = 50) -> tuple[float, float]:

@@ -86,6 +86,8 @@ def test_paged_decode(benchmark, metrics, target, impl, batch, context, block_si
     timing, one_pass = time_calls(built.calls)
     benchmark.pedantic(one_pass, **HOST_ROUNDS)
     seconds, gbps, spread = kernel_session.record(metrics, built, timing)
+    session_store.put(test_paged_decode.__name__, (target.slug, impl, batch, context, block_size, order),
+                      (seconds, gbps, spread))
     contiguous = session_store.under(test_contiguous_decode.__name__, target.slug, batch, context)
     against = kernel_session.record_paged_overhead(metrics, case, seconds, spread, contiguous)
     # What the tutorial claims, at batch >= 32 and context >= 2048: paging costs at most 5 %, and
@@ -99,6 +101,27 @@ def test_paged_decode(benchmark, metrics, target, impl, batch, context, block_si
         share = gbps / kernel_session.copy_gbps
         if case.kv_bytes(attn_shape) >= 512 << 20:
             assert share >= 0.80, f"FA paged decode at {share:.0%} of the measured copy bandwidth (< 80 %)"
+
+
+@pytest.mark.matrix(gpu=dict(impl=tuple(kernels.PAGED_FP8), batch=(32, 128), context=(2048, 8192)))
+def test_paged_decode_fp8(benchmark, metrics, target, impl, batch, context, attn_shape, kernel_session, session_store):
+    """The paged cache in fp8 (vLLM's kv_cache_dtype="fp8"), the query in bf16: half the bytes per step.
+
+    Checked against fp32 attention over the fp8-rounded K/V (the kernel's own error, held to the bf16
+    bound); the error against the unrounded K/V is recorded (what the fp8 cache costs). The speed-up
+    over the same case in bf16 (test_paged_decode, block 16, shuffled) is recorded and gated, not
+    asserted: how much of the halved traffic a kernel turns into time is what this measures."""
+    case = kernels.DecodeCase(batch, context, 16, "shuffled", kv_dtype="fp8")
+    with runnable():
+        built, fp8_cost = kernel_session.build_fp8(impl, case, fresh=metrics.attempt > 0)
+    assert built.rel_error < BF16_TOL, \
+        f"{impl} fp8: relative error {built.rel_error:.2e} against fp32 attention over the fp8 K/V"
+    metrics.param(error_vs_unrounded_kv=fp8_cost)
+    timing, one_pass = time_calls(built.calls)
+    benchmark.pedantic(one_pass, **HOST_ROUNDS)
+    seconds, _, spread = kernel_session.record(metrics, built, timing)
+    model_dtype = session_store.get(test_paged_decode.__name__, (target.slug, impl, batch, context, 16, "shuffled"))
+    kernel_session.record_fp8_speedup(metrics, seconds, spread, model_dtype)
 
 
 @pytest.mark.matrix(gpu=dict(batch=(1, 8), context=(2048, 8192), block_size=(16, 64)))

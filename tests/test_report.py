@@ -111,6 +111,14 @@ def synthetic_run(slug="synthetic-gpu") -> dict:
                               paged_overhead_pct=100 * (speed - 1))
                 tests[f"tests/test_decode_kernels.py::test_paged_decode[{slug}-{impl}-b{batch}-ctx{ctx}]"] = _test(
                     params, {**metrics, "paged_to_contiguous": speed})
+    for impl, fp8_speedup in (("flashinfer", 1.6), ("triton", 1.25)):  # SYNTHETIC fp8-cache cases, batch 32
+        kv_bytes = 32 * 8192 * LLAMA31_8B_BPT // 32 // 2  # one layer, 1 byte per element
+        lat = (4.0 + 2 * kv_bytes / 2.4e6) / fp8_speedup
+        tests[f"tests/test_decode_kernels.py::test_paged_decode_fp8[{slug}-{impl}-b32-ctx8192]"] = _test(
+            {"impl": impl, "batch": 32, "context": 8192, "block_size": 16, "order": "shuffled", "kv_dtype": "fp8",
+             "rel_error": 0.004, "error_vs_unrounded_kv": 0.031, "copy_gbps": 3_000.0},
+            {"latency_us": lat, "kv_gbps": kv_bytes / (lat * 1e-6) / 1e9, "pct_of_copy_bw": 10.0,
+             "fp8_speedup": fp8_speedup})
     for batch, ctx, lat in ((1, 2048, 40.0), (8, 8192, 930.0)):
         tests[f"tests/test_decode_kernels.py::test_paged_prefill[{slug}-b{batch}-ctx{ctx}]"] = _test(
             {"impl": "fa3", "batch": batch, "context": ctx, "block_size": 16, "query_len": 512},
@@ -477,6 +485,16 @@ def test_kernel_table_paged_overhead_from_param(full_report):
     assert _cells(_row(section, "flashinfer", "paged", "2,048"))[-1] == "-2.0%"  # paged faster: negative
     assert _cells(_row(section, "fa3", "paged", "2,048"))[-1] == "+0.0%"
     assert _cells(_row(section, "fa3_contiguous", "contiguous", "2,048"))[-1] == "–"
+
+
+def test_kernel_fp8_table(full_report):
+    _, md = full_report
+    section = _section(md, "Decode attention kernels")
+    fp8 = section.split("### fp8 KV cache")[1]
+    cells = _cells(_row(fp8, "flashinfer", "32", "8,192"))
+    assert cells[0] == "flashinfer" and cells[6] == "1.60×" and cells[7:] == ["0.0040", "0.0310"]
+    assert _cells(_row(fp8, "triton", "32", "8,192"))[6] == "1.25×"
+    assert "| flashinfer | paged |" in section.split("### fp8 KV cache")[0]  # the bf16 table is unchanged
 
 
 def test_prefill_table(full_report):

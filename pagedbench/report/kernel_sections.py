@@ -9,6 +9,7 @@ from .plots import plot_decode
 from .results import (
     CONTIGUOUS_DECODE,
     PAGED_DECODE,
+    PAGED_DECODE_FP8,
     PAGED_PREFILL,
     Result,
     paged_overhead_pct,
@@ -16,7 +17,7 @@ from .results import (
     results,
     sorted_by,
 )
-from .tables import DASH, NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link
+from .tables import DASH, NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, times
 
 
 def _pick(rs: list[Result], key: str, preferred):
@@ -84,7 +85,24 @@ def section_decode_attention(run: dict, out_dir: Path) -> tuple[str, str]:
         parts += ["", f"<details><summary>All {len(every)} kernel configurations</summary>", "",
                   md_table(["impl", "kind", "batch", "block size", "order", *tail], [row(r, True) for r in every],
                            text=(1, 4)), "", "</details>"]
-    return title, "\n".join(parts)
+    return title, "\n".join(parts + fp8_table(run))
+
+
+def fp8_table(run: dict) -> list[str]:
+    """The fp8-cache cases (test_paged_decode_fp8), beside the same case in the model's dtype."""
+    rs = sorted_by(results(run, PAGED_DECODE_FP8), "impl", "batch", "context")
+    if not rs:
+        return []
+    rows = [[str(r.param("impl")), fmt(r.param("batch")), fmt(r.param("context")), fmt(r.metric("latency_us"), 1),
+             fmt(r.metric("kv_gbps"), 1), fmt(r.metric("pct_of_copy_bw"), 1, True), times(r.metric("fp8_speedup"), 2),
+             fmt(r.param("rel_error"), 4), fmt(r.param("error_vs_unrounded_kv"), 4)] for r in rs]
+    note = ("### fp8 KV cache\n\nThe paged K/V in float8_e4m3fn, the query in bf16 (block 16, shuffled): KV GB/s "
+            "counts the fp8 bytes. Speed-up = the same case's latency with the model's dtype ÷ this one. Error: "
+            "relative L2 against fp32 attention over the fp8-rounded K/V (the kernel's), and over the unrounded K/V "
+            "(what the fp8 cache costs).")
+    return ["", note, "", md_table(["impl", "batch", "context", "latency µs", "KV GB/s", "% of copy bandwidth",
+                                    "speed-up over bf16", "error (fp8 K/V)", "error (unrounded K/V)"], rows,
+                                   text=(0,))]
 
 
 def section_prefill(run: dict, out_dir: Path) -> tuple[str, str]:

@@ -34,6 +34,7 @@ HF_GENERATE = "test_hf_generate"                # Hugging Face generate; capacit
 VLLM_THROUGHPUT = "test_vllm_throughput"        # vLLM offline throughput; capacity's paged requests/s; headline
 MAX_NUM_SEQS_SWEEP = "test_max_num_seqs_sweep"  # Throughput vs max-num-seqs
 PAGED_DECODE = "test_paged_decode"              # Decode attention kernels; headline decode GB/s
+PAGED_DECODE_FP8 = "test_paged_decode_fp8"      # Decode attention kernels: the fp8 cache
 CONTIGUOUS_DECODE = "test_contiguous_decode"    # Decode attention kernels: the contiguous baseline
 PAGED_PREFILL = "test_paged_prefill"            # Paged prefill
 VLLM_BENCH_REFERENCE = "test_vllm_bench_reference"  # vLLM offline throughput: against vllm bench; Settings
@@ -50,7 +51,7 @@ PREFIX_CACHING_THROUGHPUT = "test_prefix_caching_throughput"  # Settings vLLM re
 LONG_CONTEXT = "test_long_context"              # Settings vLLM regresses in: long context
 ENGINE_STARTUP = "test_engine_startup"          # Settings vLLM regresses in: start-up
 TEST_FUNCTIONS = (MEMORY_WASTE, CONCURRENT_USERS, PREFIX_SHARING, BLOCK_COUNTS, HF_GENERATE, VLLM_THROUGHPUT,
-                  MAX_NUM_SEQS_SWEEP, PAGED_DECODE, CONTIGUOUS_DECODE, PAGED_PREFILL, VLLM_BENCH_REFERENCE,
+                  MAX_NUM_SEQS_SWEEP, PAGED_DECODE, PAGED_DECODE_FP8, CONTIGUOUS_DECODE, PAGED_PREFILL, VLLM_BENCH_REFERENCE,
                   SERVING_RATES, SERVING_CONCURRENCY, SERVING_PREFIX, TP_SCALING, TP_BLOCK_COUNTS, LLAMA70B_TP2,
                   KV_DTYPE_BLOCKS, KV_DTYPE_THROUGHPUT, COMPILE_MODES, PREFIX_CACHING_THROUGHPUT, LONG_CONTEXT,
                   ENGINE_STARTUP)
