@@ -17,7 +17,7 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from . import tolerance as tol
@@ -244,6 +244,7 @@ class Comparison:
     tolerance: float   # relative: the smallest change this comparison flags
     status: str        # one of STATUSES
     note: str = ""     # why not compared, the modes of an unstable case, the first of confirmed figures
+    one_run: bool = False  # a noisy figure whose baseline holds no run-to-run spread: only its floor covers it
 
     @property
     def change(self) -> float | None:
@@ -266,7 +267,8 @@ def compare_metric(test_id: str, name: str, base: Metric | None, now: Metric, k:
     if base is None:
         return Comparison(test_id, name, now.unit, now.direction, None, now.value, now.floor, "new")
     band = tolerance(base, now, k)
-    c = Comparison(test_id, name, now.unit, base.direction, base.value, now.value, band, "ok")
+    c = Comparison(test_id, name, now.unit, base.direction, base.value, now.value, band, "ok",
+                   one_run=base.runs < 2 and base.run_spread == 0 and base.direction != "equal")
     change = c.change
     if abs(change) <= band:
         return c
@@ -275,7 +277,7 @@ def compare_metric(test_id: str, name: str, base: Metric | None, now: Metric, k:
     else:
         better = change > 0 if base.direction == "higher" else change < 0
         status = "improved" if better else "regressed"
-    return Comparison(test_id, name, now.unit, base.direction, base.value, now.value, band, status)
+    return replace(c, status=status)
 
 
 def compare(test_id: str, base: dict[str, Metric] | None, now: dict[str, Metric], k: float = tol.K,
@@ -305,6 +307,8 @@ def format_table(rows: list[Comparison]) -> str:
     for c in rows:
         change = "-" if c.change is None else f"{100 * c.change:+.2f}%"
         status = c.status.upper() if c.status == "regressed" else c.status
+        if c.status == "regressed" and c.one_run:
+            status += " [baseline from one run]"
         body.append((f"{c.metric} [{c.unit}]", fmt(c.baseline), fmt(c.now), change,
                      f"±{100 * c.tolerance:.2f}%", c.direction, status + (f" ({c.note})" if c.note else "")))
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]

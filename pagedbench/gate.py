@@ -219,7 +219,8 @@ class Gate:
         for c in self.comparisons:
             change = "" if c.change is None else f" {100 * c.change:+.2f}% (tol ±{100 * c.tolerance:.2f}%)"
             base = "" if c.baseline is None else f" was {bl.fmt(c.baseline)}"
-            note = f"  [{c.note}]" if c.note else ""
+            notes = [c.note] * bool(c.note) + ["baseline from one run"] * (c.status == "regressed" and c.one_run)
+            note = f"  [{'; '.join(notes)}]" if notes else ""
             lines.append(f"{c.status:12} {c.test_id:{width}} {c.metric} = {bl.fmt(c.now)} {c.unit}{base}{change}{note}")
         for test_id, e in sorted(self.results.items()):
             if e.get("contaminated"):

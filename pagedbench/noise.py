@@ -30,11 +30,11 @@ POOL_QUANTILE = 0.75
 
 
 def combine(samples: list[bl.Metric], floor_spread: float = 0.0) -> bl.Metric:
-    """Median value; run_spread = stdev / mean over the runs (at least floor_spread); the widest
-    within-run spread."""
+    """Median value; run_spread = stdev / mean over the runs, at least floor_spread (the family's: a
+    case measured in one run takes its neighbours' run-to-run noise); the widest within-run spread."""
     values = [m.value for m in samples]
     return replace(samples[-1], value=statistics.median(values), spread=max(m.spread for m in samples),
-                   run_spread=max(run_cv(values), floor_spread) if len(values) > 1 else 0.0, runs=len(samples))
+                   run_spread=max(run_cv(values), floor_spread), runs=len(samples))
 
 
 def run_cv(values: list[float]) -> float:
@@ -109,6 +109,12 @@ def write_baseline(paths: list[Path], baselines_dir: Path, tests_glob: str = "*"
         bl.write_atomic(path, bl.merge(bl.load(path), slug, device, versions, tests))
         counts = sorted({m.runs for ms in tests.values() for m in ms.values()})
         skipped.append(f"{slug}: {len(tests)} tests merged from {'/'.join(map(str, counts))} run(s) each")
+        alone = sorted(t for t, ms in tests.items()
+                       if any(m.runs < 2 and m.run_spread == 0 and m.direction != "equal" for m in ms.values()))
+        if alone:
+            skipped.append(f"{slug}: {len(alone)} test(s) with figures from one run and no neighbour measured in "
+                           "more (their floors alone cover run-to-run noise; merge a second clean run): "
+                           + ", ".join(alone))
         written.append(path)
     if not written:
         skipped.append("no clean test in these runs: no baseline written")

@@ -129,6 +129,33 @@ def test_baseline_from_runs_carries_run_to_run_spread(tmp_path):
     assert bl.compare_metric("t", "tok_s", m, rate(80.0)).status == "regressed"
 
 
+def test_a_case_from_one_run_takes_its_familys_spread_and_is_named(tmp_path):
+    """Seen on an H200 (2026-11-30): a serving baseline from one run raised a confirmed +35.5 % TTFT p50
+    over its ±35 % floor on the next run of the same code. A case measured once borrows its neighbours'
+    run-to-run spread (same test function and metric); one with none is named by `baseline`."""
+    other = "tests/test_x.py::test_x[cpu-other]"
+    paths = []
+    for i, v in enumerate((100.0, 110.0)):
+        doc = run_doc(v)
+        doc["tests"][other] = json.loads(json.dumps(doc["tests"][TEST]))
+        if i == 1:
+            del doc["tests"][TEST]  # TEST ran once, its neighbour twice
+        paths.append(tmp_path / f"r{i}.json")
+        paths[-1].write_text(json.dumps(doc))
+    _, _, by_slug, _ = merge_runs(paths)
+    once, twice = by_slug["cpu"][TEST]["tok_s"], by_slug["cpu"][other]["tok_s"]
+    assert (once.runs, twice.runs) == (1, 2)
+    assert once.run_spread == twice.run_spread > 0.06
+    assert not bl.compare_metric("t", "tok_s", once, rate(60.0)).one_run
+
+    _, notes = write_baseline(paths[:1], tmp_path / "baselines")  # nothing measured twice
+    assert any("2 test(s) with figures from one run" in n and TEST in n for n in notes)
+    row = bl.compare_metric("t", "tok_s", bl.load(tmp_path / "baselines" / "cpu.json").machine(
+        CPU_A["identity"]).tests[TEST]["tok_s"], rate(60.0))
+    assert row.status == "regressed" and row.one_run
+    assert "REGRESSED [baseline from one run]" in bl.format_table([row])
+
+
 def test_contaminated_runs_never_enter_a_baseline(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(run_doc(100.0)))
     (tmp_path / "b.json").write_text(json.dumps(run_doc(50.0, contaminated=["other processes on the GPU: [9]"])))

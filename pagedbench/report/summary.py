@@ -82,7 +82,8 @@ def comparisons_summary(run: dict) -> str:
             tol = c.get("tolerance")
             rows.append([test, str(c.get("metric")), fmt(base, 2), fmt(now, 2), change,
                          "±" + fmt(100 * tol, 1, True) if is_number(tol) else DASH,
-                         "**REGRESSED**" if c["status"] == "regressed" else "improved"])
+                         ("**REGRESSED**" + " (baseline from one run)" * bool(c.get("one_run")))
+                         if c["status"] == "regressed" else "improved"])
         parts += ["", md_table(["test", "metric", "baseline", "now", "change", "tolerance", "status"], rows,
                                numeric_from=2, text=(6,))]
     return "\n".join(parts)
