@@ -178,8 +178,9 @@ def _started(settings, start):
 
 @pytest.fixture
 def start_engine(engine_pool):
-    """get(settings) -> a live engine or server; a refused block size or layout skips with vLLM's reason."""
-    return lambda settings: _started(settings, lambda: engine_pool.get(settings))
+    """get(settings, beside=()) -> a live engine or server; a refused block size or layout skips with vLLM's
+    reason. `beside`: settings to start at the same time and keep idle for a later test (EnginePool.get)."""
+    return lambda settings, beside=(): _started(settings, lambda: engine_pool.get(settings, beside))
 
 
 @pytest.fixture
