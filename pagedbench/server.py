@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import StartError
-from .vllm_engine import child_env, common_changes
+from .vllm_engine import IN_PROCESS, child_env, common_changes
 
 HTTP_TIMEOUT_S = 5.0       # /health and /metrics answer in milliseconds on a live server
 STOP_GRACE_S = 30.0        # vLLM's own shutdown (engine core, workers) within this
@@ -35,7 +35,7 @@ ENV_WHY = {
     # runs it, as vLLM does on one GPU. Each vLLM process spends ~15 s importing on a slow 2-core machine:
     # a start took 45 s with the worker process and 28-30 s without, and served the same load at the same
     # rate (768/855 vs 840/815 output tok/s, two loads each; AMD EPYC, 2026-11-30).
-    "VLLM_ENABLE_V1_MULTIPROCESSING": "the engine core runs the worker itself (one process less to start), as on one GPU",
+    IN_PROCESS: "the engine core runs the worker itself (one process less to start), as on one GPU",
 }
 
 

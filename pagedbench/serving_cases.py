@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .server import ServerSettings
 from .serving_load import Shape
+from .vllm_engine import IN_PROCESS
 
 RATES = (1.0, 4.0, 16.0, math.inf)
 
@@ -91,7 +92,7 @@ def parse_rates(text: str) -> tuple[float, ...]:
 def server_settings(model: str, served_name: str, sizes: ServingSizes, kind: str, load_format: str,
                     log_dir: str, prefix_caching: bool = True) -> ServerSettings:
     """`vllm serve` as the tier runs it: vLLM's defaults except what ServerSettings.changed() lists."""
-    env = (("VLLM_CPU_OMP_THREADS_BIND", "0"), ("VLLM_ENABLE_V1_MULTIPROCESSING", "0")) if kind == "cpu" else ()
+    env = (("VLLM_CPU_OMP_THREADS_BIND", "0"), (IN_PROCESS, "0")) if kind == "cpu" else ()
     name = f"server-{'cache_on' if prefix_caching else 'cache_off'}.log"
     return ServerSettings(model=model, served_name=served_name, kind=kind, block_size=sizes.block_size,
                           kv_cache_bytes=sizes.kv_cache_bytes, enable_prefix_caching=prefix_caching,
