@@ -98,3 +98,13 @@ def test_tensor_parallel_arithmetic():
     # 70B at TP 2: 160 KiB per token per GPU; 500-token users hold ceil(500/16) = 32 blocks of 2.5 MiB.
     assert kv.max_users_tp(per_gpu, 500, 16, seventy, tp=2) == (per_gpu // (16 * 160 * 1024)) // 32
     assert kv.max_users_tp(per_gpu, 500, 16, seventy, tp=2) == 2 * kv.max_users_tp(per_gpu, 500, 16, seventy, tp=1)
+
+
+def test_a_kernel_case_reads_half_the_bytes_from_an_fp8_cache():
+    """The kernel tier's bytes per decode step (its GB/s): one layer's K and V, 1 byte per element in fp8."""
+    from pagedbench.kernels import DecodeCase
+
+    llama8b = kv.load_shape("llama-3.1-8b")
+    bf16 = DecodeCase(32, 8192, 16, "shuffled")
+    assert bf16.kv_bytes(llama8b) == 2 * 32 * 8192 * 8 * 128 * 2 == 32 * 8192 * LLAMA31_8B_BPT // 32
+    assert DecodeCase(32, 8192, 16, "shuffled", kv_dtype="fp8").kv_bytes(llama8b) == bf16.kv_bytes(llama8b) // 2
