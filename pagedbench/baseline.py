@@ -38,6 +38,12 @@ class Metric:
     run_spread: float = 0.0    # relative spread between separate runs (baselines merged from several)
     runs: int = 1              # how many runs the value and run_spread come from
 
+    @property
+    def one_run(self) -> bool:
+        """A noisy figure with no run-to-run spread (one run, no neighbour measured in more): only its
+        floor stands for that noise."""
+        return self.runs < 2 and self.run_spread == 0 and self.direction != "equal"
+
     def __post_init__(self):
         if self.direction not in DIRECTIONS:
             raise BaselineError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
@@ -244,7 +250,7 @@ class Comparison:
     tolerance: float   # relative: the smallest change this comparison flags
     status: str        # one of STATUSES
     note: str = ""     # why not compared, the modes of an unstable case, the first of confirmed figures
-    one_run: bool = False  # a noisy figure whose baseline holds no run-to-run spread: only its floor covers it
+    one_run: bool = False  # the baseline figure's Metric.one_run
 
     @property
     def change(self) -> float | None:
@@ -267,8 +273,7 @@ def compare_metric(test_id: str, name: str, base: Metric | None, now: Metric, k:
     if base is None:
         return Comparison(test_id, name, now.unit, now.direction, None, now.value, now.floor, "new")
     band = tolerance(base, now, k)
-    c = Comparison(test_id, name, now.unit, base.direction, base.value, now.value, band, "ok",
-                   one_run=base.runs < 2 and base.run_spread == 0 and base.direction != "equal")
+    c = Comparison(test_id, name, now.unit, base.direction, base.value, now.value, band, "ok", one_run=base.one_run)
     change = c.change
     if abs(change) <= band:
         return c

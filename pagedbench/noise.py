@@ -109,8 +109,7 @@ def write_baseline(paths: list[Path], baselines_dir: Path, tests_glob: str = "*"
         bl.write_atomic(path, bl.merge(bl.load(path), slug, device, versions, tests))
         counts = sorted({m.runs for ms in tests.values() for m in ms.values()})
         skipped.append(f"{slug}: {len(tests)} tests merged from {'/'.join(map(str, counts))} run(s) each")
-        alone = sorted(t for t, ms in tests.items()
-                       if any(m.runs < 2 and m.run_spread == 0 and m.direction != "equal" for m in ms.values()))
+        alone = sorted(t for t, ms in tests.items() if any(m.one_run for m in ms.values()))
         if alone:
             skipped.append(f"{slug}: {len(alone)} test(s) with figures from one run and no neighbour measured in "
                            "more (their floors alone cover run-to-run noise; merge a second clean run): "
