@@ -81,9 +81,10 @@ for c in "${todo[@]}"; do
   rm -f "$run_json"  # a crashed run must not leave last week's numbers behind as if they were new
   echo "=== $c on $cslug ==="
   set +e
+  # --durations: where a chunk's time goes (engine starts, compiles) shows in the CI log.
   "$PY" -m pytest --benchmark-only -m "$marks" -k "$cslug" \
     --benchmark-storage="$storage" "${compare[@]}" \
-    --metrics-json "$run_json" -p no:cacheprovider
+    --metrics-json "$run_json" -p no:cacheprovider --durations=15
   rc=$?
   set -e
   if [[ $rc == 5 ]]; then
