@@ -157,8 +157,9 @@ def test_serving_prefix_caching(benchmark, metrics, target, server, serving, ser
 
 
 def test_server_leaves_nothing_behind(server, engine_pool):
-    """Stopping the server takes its whole process group (API server, engine core, workers) with it."""
+    """Stopping the server takes its whole process group (API server, engine core, workers) with it, and
+    closing the pool stops a server standing by as well."""
     srv = engine_pool.engine if isinstance(engine_pool.engine, VllmServer) else server()
-    pgid = srv.proc.pid
+    groups = [s.proc.pid for s in (srv, *engine_pool.standby.values()) if isinstance(s, VllmServer)]
     engine_pool.close()
-    assert not group_alive(pgid), f"processes of the server's group {pgid} outlived it"
+    assert not [g for g in groups if group_alive(g)], f"processes of the server groups {groups} outlived them"
