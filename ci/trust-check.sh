@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run one GPU chunk N times against the stored baseline and count false alarms (failed tests).
 #
-#   ci/trust-check.sh CHUNK N [OUTDIR]        CHUNK: blocks | throughput | kernels
+#   ci/trust-check.sh CHUNK N [OUTDIR]        CHUNK: a marker: blocks | throughput | kernels | settings | long | serving
 #   ci/trust-check.sh CHUNK N OUTDIR --record  the N runs become the baseline (noise model), not compared
 #
 # Each run writes OUTDIR/<slug>-<chunk>-<i>.json and OUTDIR/<slug>-<chunk>-<i>.log. With --record the
