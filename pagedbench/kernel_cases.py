@@ -99,30 +99,33 @@ class KernelSession:
         if name in self.broken:
             raise PagedBenchError(f"{name} failed its warm-up: {self.broken[name]}")
 
-    def build(self, impl: str, builder: Callable, case: DecodeCase, fresh: bool = False) -> Built:
-        """The implementation on every input set of the case, its first output checked against fp32."""
+    def _inputs(self, case: DecodeCase, fresh: bool) -> tuple[list, object]:
         if fresh:  # a confirmation draws fresh tensors: a slow allocation must not confirm itself
             self.inputs.clear()
-        inps, ref = self.inputs_for(case)
-        self._runnable(impl)
+        return self.inputs_for(case)
+
+    @staticmethod
+    def _calls(impl: str, builder: Callable, case: DecodeCase, inps: list) -> tuple[Built, object]:
+        """(the implementation on every input set, with no error yet; the first set's output)."""
         built = [builder(inp, case) for inp in inps]
         calls = [call for call, _ in built]
-        out = calls[0]()
-        return Built(impl, case, calls, built[0][1], kernels.rel_error(out, ref), len(inps))
+        return Built(impl, case, calls, built[0][1], 0.0, len(inps)), calls[0]()
+
+    def build(self, impl: str, builder: Callable, case: DecodeCase, fresh: bool = False) -> Built:
+        """The implementation on every input set of the case, its first output checked against fp32."""
+        inps, ref = self._inputs(case, fresh)
+        self._runnable(impl)
+        built, out = self._calls(impl, builder, case, inps)
+        return dataclasses.replace(built, rel_error=kernels.rel_error(out, ref))
 
     def build_fp8(self, impl: str, case: DecodeCase, fresh: bool = False) -> tuple[Built, float]:
         """The implementation on fp8 copies of the case's paged K/V, checked against fp32 attention over
         the fp8-rounded K/V; also returns its error against the unrounded K/V (what fp8 costs)."""
-        if fresh:
-            self.inputs.clear()
-        inps, ref = self.inputs_for(dataclasses.replace(case, kv_dtype="auto"))
+        inps, ref = self._inputs(dataclasses.replace(case, kv_dtype="auto"), fresh)
         self._runnable(kernels.fp8_name(impl))
-        fp8 = [kernels.with_fp8_cache(inp) for inp in inps]
-        built = [kernels.PAGED_FP8[impl](inp, case) for inp in fp8]
-        calls = [call for call, _ in built]
-        out = calls[0]()
+        built, out = self._calls(impl, kernels.PAGED_FP8[impl], case, [kernels.with_fp8_cache(i) for i in inps])
         error = kernels.rel_error(out, kernels.fp8_reference(inps[0]))
-        return Built(impl, case, calls, built[0][1], error, len(inps)), kernels.rel_error(out, ref)
+        return dataclasses.replace(built, rel_error=error), kernels.rel_error(out, ref)
 
     def build_prefill(self, case: DecodeCase, query_len: int) -> Built:
         """FA3's chunked prefill on the case's first input set: compute-bound, so L2 residency of
