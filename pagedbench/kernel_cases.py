@@ -170,18 +170,14 @@ class KernelSession:
         metrics.metric("paged_to_contiguous", ratio, "x", "lower", spread=spread + base_spread, floor=tol.KERNEL)
         return base_impl, overhead
 
-    def record_fp8_speedup(self, metrics, seconds: float, spread: float,
-                           model_dtype: tuple[float, float, float] | None) -> float | None:
-        """The model-dtype paged case's latency over this fp8 one (model_dtype: what `record` returned for
-        it, when it ran earlier in the session); fp8 reads half the bytes."""
-        if model_dtype is None:
-            metrics.not_measured("fp8_speedup", "the same case with the model's dtype did not run earlier in "
-                                 "this session (test_paged_decode)")
-            return None
-        base_seconds, _, base_spread = model_dtype
-        metrics.metric("fp8_speedup", base_seconds / seconds, "x", "higher", spread=spread + base_spread,
+    def record_fp8_speedup(self, metrics, fp8: Timing, model_dtype: Timing) -> float:
+        """The model-dtype case's latency over the fp8 one, both timed on the same inputs; fp8 reads half
+        the bytes."""
+        metrics.param(model_dtype_latency_us=model_dtype.seconds * 1e6)
+        speedup = model_dtype.seconds / fp8.seconds
+        metrics.metric("fp8_speedup", speedup, "x", "higher", spread=fp8.spread + model_dtype.spread,
                        floor=tol.KERNEL)
-        return base_seconds / seconds
+        return speedup
 
     def record_prefill(self, metrics, built: Built, timing: Timing, query_len: int) -> None:
         case = built.case

@@ -11,6 +11,7 @@ whose rounds split into two clusters is reported unstable with both, not gated.
 The harness (inputs, reference check, timing, metrics) is pagedbench.kernel_cases.
 """
 
+import dataclasses
 from contextlib import contextmanager
 
 import pytest
@@ -104,13 +105,13 @@ def test_paged_decode(benchmark, metrics, target, impl, batch, context, block_si
 
 
 @pytest.mark.matrix(gpu=dict(impl=tuple(kernels.PAGED_FP8), batch=(32, 128), context=(2048, 8192)))
-def test_paged_decode_fp8(benchmark, metrics, target, impl, batch, context, attn_shape, kernel_session, session_store):
+def test_paged_decode_fp8(benchmark, metrics, target, impl, batch, context, attn_shape, kernel_session):
     """The paged cache in fp8 (vLLM's kv_cache_dtype="fp8"), the query in bf16: half the bytes per step.
 
     Checked against fp32 attention over the fp8-rounded K/V (the kernel's own error, held to the bf16
     bound); the error against the unrounded K/V is recorded (what the fp8 cache costs). The speed-up
-    over the same case in bf16 (test_paged_decode, block 16, shuffled) is recorded and gated, not
-    asserted: how much of the halved traffic a kernel turns into time is what this measures."""
+    over the same case in bf16 (block 16, shuffled, the same inputs, timed right after) is recorded and
+    gated, not asserted: how much of the halved traffic a kernel turns into time is what this measures."""
     case = kernels.DecodeCase(batch, context, 16, "shuffled", kv_dtype="fp8")
     with runnable():
         built, fp8_cost = kernel_session.build_fp8(impl, case, fresh=metrics.attempt > 0)
@@ -119,9 +120,12 @@ def test_paged_decode_fp8(benchmark, metrics, target, impl, batch, context, attn
     metrics.param(error_vs_unrounded_kv=fp8_cost)
     timing, one_pass = time_calls(built.calls)
     benchmark.pedantic(one_pass, **HOST_ROUNDS)
-    seconds, _, spread = kernel_session.record(metrics, built, timing)
-    model_dtype = session_store.get(test_paged_decode.__name__, (target.slug, impl, batch, context, 16, "shuffled"))
-    kernel_session.record_fp8_speedup(metrics, seconds, spread, model_dtype)
+    kernel_session.record(metrics, built, timing)
+    # Timed here rather than taken from test_paged_decode: the run order puts these cases first, and a
+    # -k selection may leave that case out (the first H200 run recorded no speed-up at all).
+    model_dtype = kernel_session.build(impl, kernels.PAGED[impl], dataclasses.replace(case, kv_dtype="auto"))
+    assert model_dtype.rel_error < BF16_TOL, f"{impl}: relative error {model_dtype.rel_error:.2e} in bf16"
+    kernel_session.record_fp8_speedup(metrics, timing, time_calls(model_dtype.calls)[0])
 
 
 @pytest.mark.matrix(gpu=dict(batch=(1, 8), context=(2048, 8192), block_size=(16, 64)))
