@@ -7,6 +7,7 @@ One side of each comparison goes through pytest-benchmark's fixture, the other t
 """
 
 import dataclasses
+from typing import NamedTuple
 
 import pytest
 
@@ -28,6 +29,16 @@ STARTUP_TIMEOUT_S = 900  # three starts; a cold 8B start compiles for minutes
 @pytest.fixture
 def torch_device(target):
     return "cuda" if target.kind == "gpu" else "cpu"
+
+
+class Measured(NamedTuple):
+    """An engine's rounds on a workload, its greedy tokens on the check requests and its pool: what
+    test_compile_modes measured of each side, which test_kv_cache_dtype_throughput compares with
+    instead of timing vLLM's default engine on the same requests again."""
+
+    rounds: list
+    check_ids: list
+    num_gpu_blocks: int
 
 
 def rounds_rate(metrics, name, rounds, floor):
@@ -68,22 +79,29 @@ def test_kv_cache_dtype_blocks(benchmark, metrics, target, kv_cache_dtype, start
 
 @pytest.mark.matrix(cpu=dict(workload=("variable",)), gpu=dict(workload=("variable",)))
 def test_compile_modes(benchmark, metrics, target, workload, start_engine, model_dir, model_shape, sizes,
-                       load_format, torch_device):
+                       load_format, torch_device, session_store):
     """vLLM's default (torch.compile, and CUDA graphs on a GPU) against eager on the same requests: the
     default must not be slower by more than the noise, and its tokens are checked against eager's."""
     wl = tiers.variable_workload(sizes)
-    eager = start_engine(serving_settings(model_dir, model_shape, sizes, load_format, enforce_eager=True))
+    eager_settings = serving_settings(model_dir, model_shape, sizes, load_format, enforce_eager=True)
+    eager = start_engine(eager_settings)
     eager_rounds = side_rounds(lambda: eager.timed_generate(wl), sizes.timing_rounds)
     reference = checked_ids(eager, model_dir, torch_device, load_format)
     again = checked_ids(eager, model_dir, torch_device, load_format)  # from an emptied prefix cache again
     eager_effective = eager.effective()  # read before the next start shuts this engine down
+    # Both sides are kept for test_kv_cache_dtype_throughput: its reference is vLLM's default, which is
+    # eager on the CPU tier.
+    session_store.put(test_compile_modes.__name__, (target.slug, wl.name, eager_settings),
+                      Measured(eager_rounds, reference, eager.num_gpu_blocks))
     settings = serving_settings(model_dir, model_shape, sizes, load_format, enforce_eager=False)
     default = start_engine(settings)
     rounds = timed_rounds(benchmark, lambda: default.timed_generate(wl), sizes.timing_rounds)
     floor = tol.rate_floor(target.kind)
     speedup = against(metrics, rounds, eager_rounds, "eager_output_tok_per_s", "speedup_vs_eager", floor)
-    agreement = Agreement.of(reference, checked_ids(default, model_dir, torch_device, load_format))
-    agreement.record(metrics, "", tol.AGREEMENT)
+    default_ids = checked_ids(default, model_dir, torch_device, load_format)
+    Agreement.of(reference, default_ids).record(metrics, "", tol.AGREEMENT)
+    session_store.put(test_compile_modes.__name__, (target.slug, wl.name, settings),
+                      Measured(rounds, default_ids, default.num_gpu_blocks))
     metrics.param(workload=wl.name, requests=len(wl), vllm_effective=default.effective(),
                   eager_effective=eager_effective, settings_changed=changed_settings(settings))
     assert again == reference, "eager greedy decoding gave other tokens a second time"
@@ -149,16 +167,21 @@ def test_prefix_caching_throughput(benchmark, metrics, target, workload, start_e
 
 @pytest.mark.matrix(cpu=dict(kv_cache_dtype=("fp8",)), gpu=dict(kv_cache_dtype=("fp8",)))
 def test_kv_cache_dtype_throughput(benchmark, metrics, target, kv_cache_dtype, start_engine, run_side, model_dir,
-                                   model_shape, sizes, load_format, torch_device):
+                                   model_shape, sizes, load_format, torch_device, session_store):
     """Throughput with an fp8 KV cache (vLLM's "fp8": e4m3 on CUDA) against the model's dtype, and how
     many greedy tokens stay identical; the e5m2 variant's pool is checked by test_kv_cache_dtype_blocks.
     The fp8 engine runs in a process of its own (pagedbench.engine_side: a second compiled engine in one
     process failed its CUDA-graph capture on an H200); its start and rounds are the timed call."""
     wl = tiers.variable_workload(sizes)
-    base = start_engine(serving_settings(model_dir, model_shape, sizes, load_format))
-    base_rounds = side_rounds(lambda: base.timed_generate(wl), sizes.timing_rounds)
-    reference = checked_ids(base, model_dir, torch_device, load_format)
-    base_blocks = base.num_gpu_blocks
+    base_settings = serving_settings(model_dir, model_shape, sizes, load_format)
+    base = session_store.get(test_compile_modes.__name__, (target.slug, wl.name, base_settings))
+    auto_side = "test_compile_modes' rounds of the same engine, this session"
+    if base is None:  # not run in this session with these settings (-k, or eager is the default here)
+        engine = start_engine(base_settings)
+        base = Measured(side_rounds(lambda: engine.timed_generate(wl), sizes.timing_rounds),
+                        checked_ids(engine, model_dir, torch_device, load_format), engine.num_gpu_blocks)
+        auto_side = "measured here"
+    base_rounds, reference, base_blocks = base
     settings = serving_settings(model_dir, model_shape, sizes, load_format, kv_cache_dtype=kv_cache_dtype)
     check = dict(model_dir=str(model_dir), device=torch_device, load_format=load_format)
     side = benchmark.pedantic(lambda: run_side(settings, wl, sizes.timing_rounds, check), rounds=1, iterations=1)
@@ -166,7 +189,8 @@ def test_kv_cache_dtype_throughput(benchmark, metrics, target, kv_cache_dtype, s
     if settings.kv_cache_bytes:  # a fixed budget (CPU): the count is exact
         metrics.exact("num_gpu_blocks", side.num_gpu_blocks, "blocks")
     metrics.param(kv_cache_dtype=kv_cache_dtype, workload=wl.name, requests=len(wl), fp8_blocks=side.num_gpu_blocks,
-                  auto_blocks=base_blocks, vllm_effective=side.effective, settings_changed=changed_settings(settings))
+                  auto_blocks=base_blocks, auto_side=auto_side, vllm_effective=side.effective,
+                  settings_changed=changed_settings(settings))
     Agreement.of(reference, side.check_ids).record(metrics, "", tol.AGREEMENT)
     if target.kind == "gpu":  # the pool is sized from free memory: half the bytes per block, about twice the blocks
         assert side.num_gpu_blocks >= 1.8 * base_blocks, (side.num_gpu_blocks, base_blocks)
