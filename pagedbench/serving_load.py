@@ -101,6 +101,24 @@ class MetricsSampler:
         return self.last.get(name, 0.0) - self.first.get(name, 0.0)
 
 
+_preload: threading.Thread | None = None
+
+
+def preload_generator() -> None:
+    """Import vLLM's load generator on a daemon thread, once: ~14 s on a slow 2-core CPU, spent while a
+    server starts (this process only polls /health then) instead of before the first load. A failed
+    import is raised by run_load's own import."""
+    global _preload
+    if _preload is None:
+        _preload = threading.Thread(target=_import_generator, daemon=True, name="import vllm.benchmarks.serve")
+        _preload.start()
+
+
+def _import_generator() -> None:
+    with contextlib.suppress(Exception):
+        import vllm.benchmarks.serve  # noqa: F401
+
+
 def run_load(server: VllmServer, tokenizer: str, load: Load, slo: dict[str, float], timeout_s: float) -> dict:
     """vLLM's result dict for one load, plus the server-side figures under `server.*`."""
     from vllm.benchmarks import serve as vllm_serve

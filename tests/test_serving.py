@@ -14,7 +14,7 @@ from pagedbench import kv, slo
 from pagedbench import tolerance as tol
 from pagedbench.server import VllmServer, group_alive
 from pagedbench.serving_cases import server_settings, serving_sizes
-from pagedbench.serving_load import Load, max_in_flight, run_load
+from pagedbench.serving_load import Load, max_in_flight, preload_generator, run_load
 from pagedbench.tokenizer import servable_model
 
 pytestmark = pytest.mark.serving
@@ -42,6 +42,7 @@ def server(start_engine, engine_pool, served_model, model_shape, serving, target
             return server_settings(served_model, model_shape.name, serving, target.kind, load_format, log_dir,
                                    caching)
         settings = side(prefix_caching)
+        preload_generator()
         srv = start_engine(settings, (side(not prefix_caching),) if serving.sides_together else ())
         if not srv.alive():
             engine_pool.close()
