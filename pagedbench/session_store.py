@@ -2,7 +2,8 @@
 
 A few figures need another test's measurement: vLLM's speed-up over HF generate() (test_vllm_throughput
 divides by test_hf_generate's tok/s), a max-num-seqs point's gain over the point before, a paged
-kernel's overhead over contiguous attention at its batch and context. The test that measures `put`s
+kernel's overhead over contiguous attention at its batch and context, the default engine's rounds
+that test_compile_modes measured and the fp8 KV cache case compares with. The test that measures `put`s
 its figure under its own function's name and a key; the test that derives `get`s it. Under `-k`, or
 with the chunks run as separate sessions, the measuring test may not have run: the deriving test then
 records why its figure is missing (Recorder.not_measured: the run JSON's params, the gate's summary)
