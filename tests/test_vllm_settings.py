@@ -7,12 +7,12 @@ One side of each comparison goes through pytest-benchmark's fixture, the other t
 """
 
 import dataclasses
-from typing import NamedTuple
 
 import pytest
 
 from pagedbench import kv, tiers, workloads
 from pagedbench import tolerance as tol
+from pagedbench.engine_side import SideResult
 from pagedbench.meters import side_rounds, timed_rounds
 from pagedbench.output_check import Agreement, checked_ids
 from pagedbench.vllm_engine import block_pool_settings, changed_settings, expected_blocks, serving_settings
@@ -29,16 +29,6 @@ STARTUP_TIMEOUT_S = 900  # three starts; a cold 8B start compiles for minutes
 @pytest.fixture
 def torch_device(target):
     return "cuda" if target.kind == "gpu" else "cpu"
-
-
-class Measured(NamedTuple):
-    """An engine's rounds on a workload, its greedy tokens on the check requests and its pool: what
-    test_compile_modes measured of each side, which test_kv_cache_dtype_throughput compares with
-    instead of timing vLLM's default engine on the same requests again."""
-
-    rounds: list
-    check_ids: list
-    num_gpu_blocks: int
 
 
 def rounds_rate(metrics, name, rounds, floor):
@@ -89,10 +79,10 @@ def test_compile_modes(benchmark, metrics, target, workload, start_engine, model
     reference = checked_ids(eager, model_dir, torch_device, load_format)
     again = checked_ids(eager, model_dir, torch_device, load_format)  # from an emptied prefix cache again
     eager_effective = eager.effective()  # read before the next start shuts this engine down
-    # Both sides are kept for test_kv_cache_dtype_throughput: its reference is vLLM's default, which is
-    # eager on the CPU tier.
+    # Both sides are kept, as a side process reports them, for test_kv_cache_dtype_throughput: it compares
+    # with vLLM's default engine instead of timing it again, and that default is eager on the CPU tier.
     session_store.put(test_compile_modes.__name__, (target.slug, wl.name, eager_settings),
-                      Measured(eager_rounds, reference, eager.num_gpu_blocks))
+                      SideResult(eager_rounds, eager.num_gpu_blocks, reference, eager_effective))
     settings = serving_settings(model_dir, model_shape, sizes, load_format, enforce_eager=False)
     default = start_engine(settings)
     rounds = timed_rounds(benchmark, lambda: default.timed_generate(wl), sizes.timing_rounds)
@@ -100,9 +90,10 @@ def test_compile_modes(benchmark, metrics, target, workload, start_engine, model
     speedup = against(metrics, rounds, eager_rounds, "eager_output_tok_per_s", "speedup_vs_eager", floor)
     default_ids = checked_ids(default, model_dir, torch_device, load_format)
     Agreement.of(reference, default_ids).record(metrics, "", tol.AGREEMENT)
+    default_effective = default.effective()
     session_store.put(test_compile_modes.__name__, (target.slug, wl.name, settings),
-                      Measured(rounds, default_ids, default.num_gpu_blocks))
-    metrics.param(workload=wl.name, requests=len(wl), vllm_effective=default.effective(),
+                      SideResult(rounds, default.num_gpu_blocks, default_ids, default_effective))
+    metrics.param(workload=wl.name, requests=len(wl), vllm_effective=default_effective,
                   eager_effective=eager_effective, settings_changed=changed_settings(settings))
     assert again == reference, "eager greedy decoding gave other tokens a second time"
     if target.kind == "gpu":  # a 2-core CPU swings by more than the gap between the two
@@ -181,22 +172,21 @@ def test_kv_cache_dtype_throughput(benchmark, metrics, target, kv_cache_dtype, s
     auto_side = "test_compile_modes' rounds of the same engine, this session"
     if base is None:  # not run in this session with these settings (-k), or a confirmation
         engine = start_engine(base_settings)
-        base = Measured(side_rounds(lambda: engine.timed_generate(wl), sizes.timing_rounds),
-                        checked_ids(engine, model_dir, torch_device, load_format), engine.num_gpu_blocks)
+        base = SideResult(side_rounds(lambda: engine.timed_generate(wl), sizes.timing_rounds), engine.num_gpu_blocks,
+                          checked_ids(engine, model_dir, torch_device, load_format), engine.effective())
         auto_side = "measured here"
-    base_rounds, reference, base_blocks = base
     settings = serving_settings(model_dir, model_shape, sizes, load_format, kv_cache_dtype=kv_cache_dtype)
     check = dict(model_dir=str(model_dir), device=torch_device, load_format=load_format)
     side = benchmark.pedantic(lambda: run_side(settings, wl, sizes.timing_rounds, check), rounds=1, iterations=1)
-    against(metrics, side.rounds, base_rounds, "auto_output_tok_per_s", "speedup_vs_auto", tol.rate_floor(target.kind))
+    against(metrics, side.rounds, base.rounds, "auto_output_tok_per_s", "speedup_vs_auto", tol.rate_floor(target.kind))
     if settings.kv_cache_bytes:  # a fixed budget (CPU): the count is exact
         metrics.exact("num_gpu_blocks", side.num_gpu_blocks, "blocks")
     metrics.param(kv_cache_dtype=kv_cache_dtype, workload=wl.name, requests=len(wl), fp8_blocks=side.num_gpu_blocks,
-                  auto_blocks=base_blocks, auto_side=auto_side, vllm_effective=side.effective,
+                  auto_blocks=base.num_gpu_blocks, auto_side=auto_side, vllm_effective=side.effective,
                   settings_changed=changed_settings(settings))
-    Agreement.of(reference, side.check_ids).record(metrics, "", tol.AGREEMENT)
+    Agreement.of(base.check_ids, side.check_ids).record(metrics, "", tol.AGREEMENT)
     if target.kind == "gpu":  # the pool is sized from free memory: half the bytes per block, about twice the blocks
-        assert side.num_gpu_blocks >= 1.8 * base_blocks, (side.num_gpu_blocks, base_blocks)
+        assert side.num_gpu_blocks >= 1.8 * base.num_gpu_blocks, (side.num_gpu_blocks, base.num_gpu_blocks)
 
 
 @pytest.mark.long
