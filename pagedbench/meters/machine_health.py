@@ -12,6 +12,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
+import psutil
+
 from pagedbench.engines.processes import descendants
 
 # Clock-event reasons that are normal: an idle card, application clocks, and the power cap every
@@ -80,43 +82,46 @@ def gpu_sample(index: int = 0, under_load: bool = False) -> Sample | None:
         pynvml.nvmlShutdown()
 
 
-def _cpu_jiffies() -> tuple[int, int, int]:
-    """(busy, steal, total) jiffies summed over all CPUs since boot."""
-    with open("/proc/stat") as f:
-        parts = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (parts + [0] * 8)[:8]
-    return user + nice + system + irq + softirq, steal, sum(parts[:8])
+def _machine_cpu() -> tuple[float, float, float]:
+    """(busy, steal, total) CPU seconds summed over all CPUs since boot."""
+    times = psutil.cpu_times()
+    busy = sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
+    steal = getattr(times, "steal", 0.0)
+    return busy, steal, busy + steal + times.idle + getattr(times, "iowait", 0.0)
 
 
-def _own_jiffies() -> int:
-    """CPU time of this process, its reaped children and its live descendants (a served model's
+def _own_cpu() -> float:
+    """CPU seconds of this process, its reaped children and its live descendants (a served model's
     API server and engine core run beside the suite: their work is the suite's, not a neighbour's)."""
-    total = 0
-    for pid in _own_pids():
+    me = psutil.Process()
+    t = me.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in me.children(recursive=True):
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            c = child.cpu_times()
+        except psutil.NoSuchProcess:
             continue  # exited between the listing and the read
-        # utime, stime; the main process also counts its reaped children (cutime, cstime)
-        total += sum(int(x) for x in fields[11:15 if pid == os.getpid() else 13])
+        total += c.user + c.system
     return total
+
+
+def cpu_share(machine: tuple[tuple[float, float, float], tuple[float, float, float]], own: tuple[float, float],
+              seconds: float) -> Sample:
+    """Cores others used over `seconds` (the machine's busy time less this process tree's) and the steal share."""
+    (b0, s0, t0), (b1, s1, t1) = machine
+    return Sample(other_cpu_cores=max(0.0, (b1 - b0) - (own[1] - own[0])) / seconds,
+                  steal_share=(s1 - s0) / max(t1 - t0, 1e-9))
 
 
 def cpu_sample(seconds: float = CPU_SAMPLE_SECONDS) -> Sample | None:
     """Cores other processes used while this one slept, and the hypervisor's steal share."""
     try:
-        b0, s0, t0 = _cpu_jiffies()
-        o0 = _own_jiffies()
+        m0, o0 = _machine_cpu(), _own_cpu()
         time.sleep(seconds)
-        b1, s1, t1 = _cpu_jiffies()
-        o1 = _own_jiffies()
-    except (OSError, ValueError):
-        return None  # no /proc (not Linux): nothing to report
-    hz = os.sysconf("SC_CLK_TCK")
-    total = max(t1 - t0, 1)
-    return Sample(other_cpu_cores=max(0.0, (b1 - b0) - (o1 - o0)) / hz / seconds,
-                  steal_share=(s1 - s0) / total)
+        m1, o1 = _machine_cpu(), _own_cpu()
+    except (OSError, psutil.Error, AttributeError):
+        return None  # CPU times not readable on this OS: nothing to report
+    return cpu_share((m0, m1), (o0, o1), seconds)
 
 
 # Two machines that report the same CPU (a hypervisor may show one model everywhere) can still
