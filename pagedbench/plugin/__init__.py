@@ -42,6 +42,7 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
+    config.stash[SESSION].deselect(items)
     config.stash[SESSION].order(items)
 
 

@@ -47,6 +47,11 @@ def add_options(parser) -> None:
                      "(default: 1,4,16,inf)")
     g.addoption("--serving-logs", default=None, metavar="DIR",
                 help="where the serving tier keeps each server's log (default <rootdir>/runs/serving-logs)")
+    g.addoption("--pagedbench-device", action="append", default=None, metavar="SLUG",
+                help="collect the cases of this device (cpu, h100, h200x2, ...) instead of this machine's, to list "
+                     "or dry-run them (they skip here); repeat for several")
+    g.addoption("--all-devices", action="store_true",
+                help="collect every known device's cases (other devices' skip with the reason)")
     g.addoption("--metrics-json", default=None, metavar="PATH",
                 help="where to write this run's metrics (run JSON); default runs/<gpu>-last.json")
 

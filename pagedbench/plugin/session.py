@@ -63,7 +63,21 @@ class SuiteSession:
         names, values, ids = targets.cases(marker.kwargs if marker else {}, gpus,
                                            d.get_closest_marker("gpu_only") is not None or tp is not None,
                                            tp=tp.args[0] if tp else 1)
-        metafunc.parametrize(names, values, ids=ids, indirect=["target"])
+        o = self.config.option
+        keep = [i for i, v in enumerate(values) if targets.wanted(v[0], self.device, o.pagedbench_device, o.all_devices)]
+        # No case here (a GPU-only test on a CPU machine): an empty set, whose one placeholder item
+        # deselect() takes out of the run.
+        metafunc.parametrize(names, [values[i] for i in keep], ids=[ids[i] for i in keep], indirect=["target"])
+
+    def deselect(self, items) -> None:
+        """Take out the placeholders of tests with no case for the devices collected."""
+        def placeholder(item) -> bool:
+            params = item.callspec.params if hasattr(item, "callspec") else {}
+            return "target" in params and not isinstance(params["target"], targets.Target)
+
+        if gone := [it for it in items if placeholder(it)]:
+            self.config.hook.pytest_deselected(items=gone)
+            items[:] = [it for it in items if not placeholder(it)]
 
     @staticmethod
     def order(items) -> None:
