@@ -18,6 +18,7 @@ MARKERS = (
     ("settings", "fp8 KV cache, compile modes, prefix caching, long context, start-up"),
     ("long", "long-context and start-up cases: -m 'not long' keeps a GPU run short"),
     ("gpu_only", "runs on GPUs only"),
+    ("slow", "minutes on a 2-core CPU machine (CPU start-up, the bisect demonstration): left out unless --run-slow"),
     ("tensor_parallel(n)", "runs on n GPUs of one host; ids carry e.g. h200x2"),
 )
 
@@ -52,6 +53,8 @@ def add_options(parser) -> None:
                      "or dry-run them (they skip here); repeat for several")
     g.addoption("--all-devices", action="store_true",
                 help="collect every known device's cases (other devices' skip with the reason)")
+    g.addoption("--run-slow", action="store_true",
+                help="also run the cases marked slow on a CPU machine (CI runs them as a step of their own)")
     g.addoption("--metrics-json", default=None, metavar="PATH",
                 help="where to write this run's metrics (run JSON); default runs/<gpu>-last.json")
 

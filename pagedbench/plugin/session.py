@@ -70,14 +70,20 @@ class SuiteSession:
         metafunc.parametrize(names, [values[i] for i in keep], ids=[ids[i] for i in keep], indirect=["target"])
 
     def deselect(self, items) -> None:
-        """Take out the placeholders of tests with no case for the devices collected."""
-        def placeholder(item) -> bool:
-            params = item.callspec.params if hasattr(item, "callspec") else {}
-            return "target" in params and not isinstance(params["target"], targets.Target)
+        """Take out the placeholders of tests with no case for the devices collected, and the CPU cases
+        marked slow unless --run-slow."""
+        run_slow = self.config.option.run_slow
 
-        if gone := [it for it in items if placeholder(it)]:
+        def left_out(item) -> bool:
+            params = item.callspec.params if hasattr(item, "callspec") else {}
+            target = params.get("target")
+            if "target" in params and not isinstance(target, targets.Target):
+                return True
+            return not run_slow and item.get_closest_marker("slow") is not None and (target is None or target.kind == "cpu")
+
+        if gone := [it for it in items if left_out(it)]:
             self.config.hook.pytest_deselected(items=gone)
-            items[:] = [it for it in items if not placeholder(it)]
+            items[:] = [it for it in items if not left_out(it)]
 
     @staticmethod
     def order(items) -> None:

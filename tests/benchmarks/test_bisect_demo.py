@@ -14,6 +14,7 @@ def _git(cwd, *args):
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
+@pytest.mark.slow
 def test_bisect_finds_the_planted_commit(tmp_path):
     pytest.importorskip("vllm", reason="the oracle runs vLLM's throughput benchmark")
     repo = tmp_path / "repo"

@@ -222,6 +222,7 @@ def test_long_context(benchmark, metrics, target, context, start_engine, model_d
 
 
 @pytest.mark.long
+@pytest.mark.slow
 @pytest.mark.matrix(cpu=dict(mode=("default",)), gpu=dict(mode=("default",)))
 def test_engine_startup(benchmark, metrics, target, mode, engine_pool, model_dir, model_shape, sizes, load_format,
                         tmp_path):
