@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pagedbench.engines.vllm_offline import child_env
+from pagedbench.engines.environment import child_env
 from pagedbench.errors import PagedBenchError
 
 

@@ -7,10 +7,10 @@ run the same v1 scheduler, KV cache manager and block pool.
 from __future__ import annotations
 
 import gc
-import os
 import time
 from dataclasses import asdict, dataclass
 
+from pagedbench.engines.environment import IN_PROCESS, prepare_in_process
 from pagedbench.engines.processes import descendants, reap_new
 from pagedbench.errors import PagedBenchError, StartError
 from pagedbench.metrics.trace import RunStats, StepSample
@@ -85,31 +85,9 @@ def _last_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
 
 
-# NVLink multicast can put a shared host's GPUs out of service: every process of a multi-GPU
-# engine (workers inherit this environment) keeps it off.
-NO_MULTICAST = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
-
-
-# In-process engine core: the scheduler (and its block pool) is reachable. With TP > 1 the
-# workers are still separate processes (vLLM's multiprocessing executor over NCCL).
-IN_PROCESS = "VLLM_ENABLE_V1_MULTIPROCESSING"
-
-
-def child_env(extra=()) -> dict[str, str]:
-    """The environment of a vLLM process this suite starts (a server, vLLM's own benchmark): ours
-    without the in-process switch, so the child runs at vLLM's default process layout."""
-    env = {k: v for k, v in os.environ.items() if k != IN_PROCESS}
-    env.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")  # skips a minutes-long JIT on a fresh GPU machine
-    env.update(extra)
-    return env
-
-
 class VLLMEngine:
     def __init__(self, settings: EngineSettings):
-        os.environ[IN_PROCESS] = "0"
-        if settings.tensor_parallel_size > 1:
-            os.environ.update(NO_MULTICAST)
-        os.environ.setdefault("VLLM_USE_FLASHINFER_SAMPLER", "0")  # skips a minutes-long JIT on first start
+        prepare_in_process(settings.tensor_parallel_size > 1)
         try:
             from vllm import LLM
         except ImportError as exc:

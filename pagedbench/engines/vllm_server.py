@@ -15,12 +15,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from pagedbench.engines.vllm_offline import IN_PROCESS, child_env, common_changes
+import httpx
+
+from pagedbench.engines.environment import IN_PROCESS, child_env
+from pagedbench.engines.vllm_offline import common_changes
 from pagedbench.errors import StartError
 
 HTTP_TIMEOUT_S = 5.0       # /health and /metrics answer in milliseconds on a live server
@@ -101,13 +102,12 @@ def free_port() -> int:
 
 
 def http_get(url: str, timeout: float = HTTP_TIMEOUT_S) -> tuple[int, str]:
+    """(status, body) of a GET; (0, "") when nothing answers. An error status comes without its body."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, ""
-    except (urllib.error.URLError, OSError):
+        r = httpx.get(url, timeout=timeout, trust_env=False)  # a local server: no proxy from the environment
+    except httpx.HTTPError:
         return 0, ""
+    return r.status_code, r.text if r.is_success else ""
 
 
 _LIVE: set[VllmServer] = set()

@@ -4,8 +4,6 @@ fixtures in fixtures.py, the device grid of the test ids in targets.py."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from pagedbench.plugin import options
@@ -77,5 +75,3 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     config.stash[SESSION].summary(terminalreporter)
 
-
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

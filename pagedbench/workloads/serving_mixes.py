@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pagedbench.engines.vllm_offline import IN_PROCESS
+from pagedbench.engines.environment import IN_PROCESS
 from pagedbench.engines.vllm_server import ServerSettings
 from pagedbench.meters.serving_load import Shape
 
