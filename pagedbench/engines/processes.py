@@ -1,8 +1,8 @@
 """This process's descendants, and reaping the ones a failed start left behind (psutil).
 
 A tensor-parallel engine whose start fails can leave its worker processes alive, each holding most of
-a GPU, and every later test of the session then fails to start (docs/hardware-notes.md). What was not
-running before the start is ours to stop.
+a GPU (seen on 2xH200: 128.8 GiB on each GPU after a failed TP 2 start, and every later test of the
+session failed to start). What was not running before the start is ours to stop.
 """
 
 from __future__ import annotations
