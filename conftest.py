@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pagedbench import engine_side, health, kv, stored_timings, targets, tiers
+from pagedbench import engine_side, faults, health, kv, options, stored_timings, targets, tiers
 from pagedbench import tolerance as tol
 from pagedbench.engine_pool import EnginePool
 from pagedbench.errors import PagedBenchError, StartError
@@ -24,6 +24,7 @@ GATE = pytest.StashKey[Gate]()
 DEVICE = pytest.StashKey[Device]()
 RECORDER = pytest.StashKey[Recorder]()
 MERGED_TIMINGS = pytest.StashKey[tuple]()
+REFUSED = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser):
@@ -36,10 +37,11 @@ def pytest_addoption(parser):
     g.addoption("--update-baselines", action="store_true", help="merge this run's metrics into baselines/<gpu>.json")
     g.addoption("--require-baseline", action="store_true", help="fail tests that have no baseline for this GPU")
     g.addoption("--strict-versions", action="store_true", help="fail when software versions differ from the baseline's")
-    g.addoption("--tolerance-k", type=float, default=tol.K,
+    g.addoption("--tolerance-k", type=options.named("--tolerance-k", options.positive_float), default=tol.K,
                 help=f"tolerance = max(metric floor, K x spread within a run, {tol.K_RUN} x run-to-run spread) "
                      "(default %(default)s)")
-    g.addoption("--confirm-runs", type=int, default=tol.CONFIRM_RUNS, metavar="N",
+    g.addoption("--confirm-runs", type=options.named("--confirm-runs", options.non_negative_int),
+                default=tol.CONFIRM_RUNS, metavar="N",
                 help="re-measure a suspected regression up to N times; it fails only when most measurements "
                      "regress (default %(default)s; 0 fails on the first)")
     g.addoption("--strict-gpu", action="store_true",
@@ -69,14 +71,17 @@ def pytest_configure(config):
             config.option.serving_rates = parse_rates(config.option.serving_rates)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from exc
-    if config.option.confirm_runs < 0:
-        raise pytest.UsageError(f"--confirm-runs must be 0 or more, got {config.option.confirm_runs}")
     device = config.stash[DEVICE] = current_device()
     # Timings per GPU too: `--benchmark-compare` finds the last run of this GPU with no extra flags.
     if config.option.benchmark_storage == "file://./.benchmarks":
         config.option.benchmark_storage = f"file://{Path(config.option.baselines_dir) / device.slug}"
     if config.option.update_baselines and not (config.option.benchmark_save or config.option.benchmark_autosave):
         config.option.benchmark_save = "baseline"
+    if not config.option.collectonly:
+        try:  # every output path and input store, before any engine starts (pagedbench/options.py)
+            options.check_session(config.option, ROOT / "runs" / f"{device.slug}-last.json")
+        except PagedBenchError as exc:
+            raise pytest.UsageError(str(exc)) from exc
     o = config.option
     gate = config.stash[GATE] = Gate.for_device(o.baselines_dir, device, Options(
         k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions,
@@ -84,10 +89,18 @@ def pytest_configure(config):
         metrics_json=Path(o.metrics_json or ROOT / "runs" / f"{device.slug}-last.json")))
     if warning := health.startup_warning(device.is_gpu):
         warnings.warn(pytest.PytestWarning(warning), stacklevel=2)
-    try:  # a broken baseline for this machine stops the run before any engine starts
+    if not (o.benchmark_skip or o.collectonly):
+        gate.start_run()  # a run that stops short leaves no former run's JSON in its place
+    try:  # a broken baseline for this machine or --model stops the run before any engine starts
         gate.baseline(device.slug)
+        options.check_model("--model", o.model)
     except PagedBenchError as exc:
         raise pytest.UsageError(str(exc)) from exc
+    faults.install_sigterm()  # a cancelled CI job: handled as Ctrl-C, servers stopped, run JSON written
+
+
+def pytest_unconfigure(config):
+    faults.uninstall_sigterm()
 
 
 def pytest_generate_tests(metafunc):
@@ -253,19 +266,52 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info.update(config.stash[GATE].machine_info())
 
 
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    faults.drop_contaminated(output_json)  # never this machine's stored timings
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_sessionfinish(session, exitstatus):
-    # Runs on Ctrl-C too: what finished is written, the run JSON says it was interrupted.
+    """Around pytest-benchmark's save (its own wrapper, inside this one). On an interrupt every process
+    of the suite is stopped first; with --update-baselines both stores are written under the baselines
+    folder's lock, so concurrent sessions take turns."""
+    config = session.config
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    session.config.stash[GATE].finish(interrupted=interrupted)
-    # pytest-benchmark's own sessionfinish wraps this one, so its save is on disk by now: a chunk
-    # saved by --update-baselines joins the GPU's one stored run (what --benchmark-compare reads).
-    if session.config.option.update_baselines and not interrupted:
-        if merged := stored_timings.merge_session_save(getattr(session.config, "_benchmarksession", None)):
-            session.config.stash[MERGED_TIMINGS] = merged
+    if interrupted:
+        faults.stop_everything()
+    lock = None
+    if config.option.update_baselines and not interrupted:
+        try:
+            lock = faults.update_lock(config.option.baselines_dir)
+            lock.acquire()
+        except (faults.filelock.Timeout, OSError) as exc:
+            lock = None
+            bench = getattr(config, "_benchmarksession", None)
+            if bench is not None:
+                bench.save = bench.autosave = None
+            config.option.update_baselines = config.stash[GATE].opts.update = False
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+            config.stash[REFUSED] = (f"--update-baselines: another session holds {config.option.baselines_dir} "
+                                     f"({exc}): nothing written to the baselines")
+    try:
+        result = yield
+        # Runs on Ctrl-C too: what finished is written, the run JSON says it was interrupted.
+        config.stash[GATE].finish(interrupted=interrupted)
+        # pytest-benchmark's save is on disk by now: a chunk saved by --update-baselines joins the
+        # GPU's one stored run (what --benchmark-compare reads).
+        if lock is not None:
+            if merged := stored_timings.merge_session_save(getattr(config, "_benchmarksession", None)):
+                config.stash[MERGED_TIMINGS] = merged
+        return result
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     config.stash[GATE].display(terminalreporter.write_line, terminalreporter.section)
+    if refused := config.stash.get(REFUSED, None):
+        terminalreporter.write_line(refused, red=True)
     if merged := config.stash.get(MERGED_TIMINGS, None):
         terminalreporter.write_line(f"pytest-benchmark run merged into {merged[0]} "
                                     f"(removed {', '.join(p.name for p in merged[1])})")

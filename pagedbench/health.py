@@ -12,6 +12,8 @@ import os
 import time
 from dataclasses import dataclass, field
 
+import psutil
+
 from .processes import descendants
 
 # Clock-event reasons that are normal: an idle card, application clocks, and the power cap every
@@ -80,43 +82,42 @@ def gpu_sample(index: int = 0, under_load: bool = False) -> Sample | None:
         pynvml.nvmlShutdown()
 
 
-def _cpu_jiffies() -> tuple[int, int, int]:
-    """(busy, steal, total) jiffies summed over all CPUs since boot."""
-    with open("/proc/stat") as f:
-        parts = [int(x) for x in f.readline().split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (parts + [0] * 8)[:8]
-    return user + nice + system + irq + softirq, steal, sum(parts[:8])
-
-
-def _own_jiffies() -> int:
+def _own_cpu_seconds() -> float:
     """CPU time of this process, its reaped children and its live descendants (a served model's
     API server and engine core run beside the suite: their work is the suite's, not a neighbour's)."""
-    total = 0
-    for pid in _own_pids():
+    me = psutil.Process()
+    t = me.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in me.children(recursive=True):
         try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            c = child.cpu_times()
+        except psutil.Error:
             continue  # exited between the listing and the read
-        # utime, stime; the main process also counts its reaped children (cutime, cstime)
-        total += sum(int(x) for x in fields[11:15 if pid == os.getpid() else 13])
+        total += c.user + c.system
     return total
+
+
+def _busy(t) -> float:
+    return t.user + t.system + getattr(t, "nice", 0.0) + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
+def _total(t) -> float:
+    """All CPU time; guest time is inside user time already."""
+    return _busy(t) + t.idle + getattr(t, "iowait", 0.0) + getattr(t, "steal", 0.0)
 
 
 def cpu_sample(seconds: float = CPU_SAMPLE_SECONDS) -> Sample | None:
     """Cores other processes used while this one slept, and the hypervisor's steal share."""
     try:
-        b0, s0, t0 = _cpu_jiffies()
-        o0 = _own_jiffies()
+        c0, o0 = psutil.cpu_times(), _own_cpu_seconds()
         time.sleep(seconds)
-        b1, s1, t1 = _cpu_jiffies()
-        o1 = _own_jiffies()
-    except (OSError, ValueError):
-        return None  # no /proc (not Linux): nothing to report
-    hz = os.sysconf("SC_CLK_TCK")
-    total = max(t1 - t0, 1)
-    return Sample(other_cpu_cores=max(0.0, (b1 - b0) - (o1 - o0)) / hz / seconds,
-                  steal_share=(s1 - s0) / total)
+        c1, o1 = psutil.cpu_times(), _own_cpu_seconds()
+    except psutil.Error:
+        return None
+    total = max(_total(c1) - _total(c0), 1e-9)
+    steal = getattr(c1, "steal", 0.0) - getattr(c0, "steal", 0.0)
+    return Sample(other_cpu_cores=max(0.0, (_busy(c1) - _busy(c0)) - (o1 - o0)) / seconds,
+                  steal_share=steal / total)
 
 
 # Two machines that report the same CPU (a hypervisor may show one model everywhere) can still
@@ -177,7 +178,8 @@ def sample_before(is_gpu: bool) -> Sample | None:
 
 def sample_after(is_gpu: bool) -> Sample | None:
     # After the test our own load may still hold the power cap: only other processes and
-    # thermal/hardware reasons count. A CPU needs no second look: its idle window is before.
+    # thermal/hardware reasons count. A CPU's look during and right after the work is the watch's
+    # (pagedbench.watch): its last interval ends when the work does.
     return gpu_sample(under_load=True) if is_gpu else None
 
 

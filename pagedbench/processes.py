@@ -1,4 +1,4 @@
-"""This process's descendants, read from /proc, and reaping the ones a failed start left behind.
+"""This process's descendants (psutil), and reaping the ones a failed start left behind.
 
 A tensor-parallel engine whose start fails can leave its worker processes alive, each holding most of
 a GPU (seen on 2xH200: 128.8 GiB on each GPU after a failed TP 2 start, and every later test of the
@@ -11,36 +11,21 @@ import os
 import signal
 import time
 
+import psutil
+
 
 def descendants() -> set[int]:
     """PIDs of this process's live descendants (engine cores, tensor-parallel workers, servers)."""
-    me = os.getpid()
-    parent_of = {}
     try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return set()  # no /proc (not Linux)
-    for entry in entries:
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    parent_of[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    mine = {me}
-    grew = True
-    while grew:
-        new = {p for p, pp in parent_of.items() if pp in mine} - mine
-        mine |= new
-        grew = bool(new)
-    return mine - {me}
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+    except psutil.Error:
+        return set()
 
 
 def _alive(pid: int) -> bool:
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie holds no memory
-    except (OSError, IndexError):
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE  # a zombie holds no memory
+    except psutil.Error:
         return False
 
 
