@@ -37,11 +37,10 @@ def pytest_addoption(parser):
     g.addoption("--update-baselines", action="store_true", help="merge this run's metrics into baselines/<gpu>.json")
     g.addoption("--require-baseline", action="store_true", help="fail tests that have no baseline for this GPU")
     g.addoption("--strict-versions", action="store_true", help="fail when software versions differ from the baseline's")
-    g.addoption("--tolerance-k", type=options.named("--tolerance-k", options.positive_float), default=tol.K,
+    g.addoption("--tolerance-k", type=options.positive_float, default=tol.K,
                 help=f"tolerance = max(metric floor, K x spread within a run, {tol.K_RUN} x run-to-run spread) "
                      "(default %(default)s)")
-    g.addoption("--confirm-runs", type=options.named("--confirm-runs", options.non_negative_int),
-                default=tol.CONFIRM_RUNS, metavar="N",
+    g.addoption("--confirm-runs", type=options.non_negative_int, default=tol.CONFIRM_RUNS, metavar="N",
                 help="re-measure a suspected regression up to N times; it fails only when most measurements "
                      "regress (default %(default)s; 0 fails on the first)")
     g.addoption("--strict-gpu", action="store_true",

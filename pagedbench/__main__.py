@@ -19,6 +19,7 @@ import argparse
 import sys
 
 from . import stored_timings
+from .options import positive_int
 from .errors import PagedBenchError
 from .report.capacity import DEFAULT_GPU_HOURLY_COST, check_hourly_cost  # loads no matplotlib: plots import it when they draw
 
@@ -101,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     de = sub.add_parser("detectors", help="the change-point candidates on synthetic series: a markdown table",
                         description="Run every importable candidate (Otava's where apache-otava imports) on seeded "
                                     "series with and without one step; print the table, or write it into the README.")
-    de.add_argument("--trials", type=int, default=60, help="stepped and step-free series each (default: 60)")
+    de.add_argument("--trials", type=positive_int, default=60, help="stepped and step-free series each (default: 60)")
     de.add_argument("--seed", type=int, default=0)
     de.add_argument("--readme", default=None, metavar="PATH", help="replace the table between the detectors markers")
     return parser

@@ -167,7 +167,7 @@ def parse(text: str, path: Path | str = "<baseline>") -> Baseline:
     if not isinstance(doc, dict):
         raise BaselineError(f"{path}: top level must be an object")
     version = doc.get("schema_version")
-    if isinstance(version, bool) or version not in (1, SCHEMA_VERSION):  # true == 1 in Python
+    if type(version) is not int or version not in (1, SCHEMA_VERSION):  # true and 1.0 == 1 in Python
         raise BaselineError(f"{path}: schema_version is {version!r}, this suite reads 1 and {SCHEMA_VERSION}")
     for key, typ in (("slug", str), ("versions", dict), ("tests", dict)):
         if not isinstance(doc.get(key), typ):

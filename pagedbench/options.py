@@ -13,7 +13,6 @@ import argparse
 import math
 import os
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from .errors import PagedBenchError
@@ -50,17 +49,6 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
     return value
-
-
-def named(option: str, parse: Callable[[str], object]) -> Callable[[str], object]:
-    """parse, with the option named in its message (pytest's own parser names only the value's type)."""
-    def run(text: str):
-        try:
-            return parse(text)
-        except argparse.ArgumentTypeError as exc:
-            raise argparse.ArgumentTypeError(f"{option}: {exc}") from None
-    run.__name__ = parse.__name__
-    return run
 
 
 # ---- paths ----------------------------------------------------------------------------

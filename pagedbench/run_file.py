@@ -65,7 +65,7 @@ def validate_run(doc, path="<run>") -> dict:
     """Check the shape of a metrics JSON; every problem names the file and the field."""
     if not isinstance(doc, dict):
         raise _fail(path, "top level must be a JSON object")
-    if isinstance(doc.get("schema_version"), bool) or doc.get("schema_version") != RUN_SCHEMA_VERSION:
+    if type(doc.get("schema_version")) is not int or doc["schema_version"] != RUN_SCHEMA_VERSION:  # not true, 1.0
         raise _fail(path, f"schema_version is {doc.get('schema_version')!r}, this report reads {RUN_SCHEMA_VERSION}")
     slug = doc.get("slug")
     if not isinstance(slug, str) or not _SLUG.match(slug):
