@@ -19,8 +19,8 @@ import argparse
 import sys
 
 from . import stored_timings
-from .options import positive_int
 from .errors import PagedBenchError
+from .options import positive_int
 from .report.capacity import DEFAULT_GPU_HOURLY_COST, check_hourly_cost  # loads no matplotlib: plots import it when they draw
 
 
