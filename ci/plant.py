@@ -17,10 +17,10 @@ def pytest_configure(config):
     if plant not in PLANTS:
         raise SystemExit(f"PAGEDBENCH_PLANT must be one of {PLANTS}, got {plant!r}")
     if plant == "fa3-is-triton":
-        from pagedbench import kernels
+        from pagedbench.kernels import implementations as kernels
         kernels.PAGED["fa3"] = kernels.PAGED["triton"]
     else:
-        from pagedbench import vllm_engine
+        from pagedbench.engines import vllm_offline as vllm_engine
         real = vllm_engine.serving_settings
 
         def halved(*args, **kwargs):

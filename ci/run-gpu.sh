@@ -39,7 +39,7 @@ if [[ "${PAGEDBENCH_SKIP_INSTALL:-0}" != 1 ]]; then
   "$PY" -m pip install -e ".[gpu]"
 fi
 
-slug=${PAGEDBENCH_SLUG:-$("$PY" -c 'from pagedbench.gpu import current_device; print(current_device().slug)')}
+slug=${PAGEDBENCH_SLUG:-$("$PY" -c 'from pagedbench.device import current_device; print(current_device().slug)')}
 if [[ "$slug" == cpu && -z "${PAGEDBENCH_SLUG:-}" ]]; then
   echo "error: NVML sees no NVIDIA GPU here; set PAGEDBENCH_SLUG to force a slug (CPU runs: tox -e cpu)" >&2
   exit 2
@@ -50,7 +50,7 @@ if [[ -n "${PAGEDBENCH_EXPECT_SLUG:-}" && "$slug" != "$PAGEDBENCH_EXPECT_SLUG" ]
 fi
 echo "GPU slug: $slug"
 
-gpus=$("$PY" -c 'from pagedbench.gpu import current_device; print(current_device().count)')
+gpus=$("$PY" -c 'from pagedbench.device import current_device; print(current_device().count)')
 
 # pytest-benchmark keeps runs under <storage>/<machine id>/NNNN_*.json and --benchmark-compare
 # looks only in this machine id's folder; with nothing there it warns instead of comparing.

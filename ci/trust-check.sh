@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 PY=${PYTHON:-python}
 chunk=${1:?chunk}; n=${2:?runs}; out=${3:-runs}; record=${4:-}
-slug=${PAGEDBENCH_SLUG:-$("$PY" -c 'from pagedbench.gpu import current_device; print(current_device().slug)')}
+slug=${PAGEDBENCH_SLUG:-$("$PY" -c 'from pagedbench.device import current_device; print(current_device().slug)')}
 mkdir -p "$out"
 alarms=0; files=()
 for i in $(seq 1 "$n"); do

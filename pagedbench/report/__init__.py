@@ -12,13 +12,13 @@ This package's modules, lowest first: results (what a section reads), tables
 (cells and markdown), plots, the sections by tier (memory_sections,
 serving_sections, settings_sections, throughput_sections, kernel_sections), capacity, summary
 (header, comparisons, headline figures) and document (the whole report). The names below are the
-ones the rest of the suite uses; the run JSON itself is pagedbench.run_file's.
+ones the rest of the suite uses; the run JSON itself is pagedbench.gate.run_file's.
 """
 
-from ..run_file import load_run, merge_runs, validate_run
-from .capacity import CAPACITY_TITLE, DEFAULT_GPU_HOURLY_COST, capacity_body, check_hourly_cost
-from .document import SECTIONS, render, report, write_report
-from .memory_sections import (
+from pagedbench.gate.run_file import load_run, merge_runs, validate_run
+from pagedbench.report.capacity import CAPACITY_TITLE, DEFAULT_GPU_HOURLY_COST, capacity_body, check_hourly_cost
+from pagedbench.report.document import SECTIONS, render, report, write_report
+from pagedbench.report.memory_sections import (
     CONCURRENT_TITLE,
     FRAGMENTATION_TITLE,
     PREFIX_TITLE,
@@ -28,8 +28,8 @@ from .memory_sections import (
     memory_waste_title,
     prefix_sharing_body,
 )
-from .plots import PLOTS
-from .results import (
+from pagedbench.report.plots import PLOTS
+from pagedbench.report.results import (
     BLOCK_COUNTS,
     BYTE_MODELS,
     CONCURRENT_USERS,
@@ -52,10 +52,10 @@ from .results import (
     results,
     sorted_by,
 )
-from .serving_sections import SERVING_TITLE, SETTINGS_TITLE, SLO_MS
-from .settings_sections import SETTINGS_TIER_TITLE
-from .summary import FIGURES_HEADERS, FIGURES_TEXT_COLUMNS, figures_row, figures_table
-from .tables import DASH, NOT_IN_RUN, fmt, md_table
+from pagedbench.report.serving_sections import SERVING_TITLE, SETTINGS_TITLE, SLO_MS
+from pagedbench.report.settings_sections import SETTINGS_TIER_TITLE
+from pagedbench.report.summary import FIGURES_HEADERS, FIGURES_TEXT_COLUMNS, figures_row, figures_table
+from pagedbench.report.tables import DASH, NOT_IN_RUN, fmt, md_table
 
 __all__ = [
     "BLOCK_COUNTS", "BYTE_MODELS", "CAPACITY_TITLE", "CONCURRENT_TITLE", "CONCURRENT_USERS", "CONTIGUOUS_DECODE",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..errors import PagedBenchError
-from ..run_file import is_number
-from .results import CONCURRENT_USERS, HF_GENERATE, VLLM_THROUGHPUT, Result, results, sorted_by
-from .tables import DASH, fmt, md_table, ratio, times
+from pagedbench.errors import PagedBenchError
+from pagedbench.gate.run_file import is_number
+from pagedbench.report.results import CONCURRENT_USERS, HF_GENERATE, VLLM_THROUGHPUT, Result, results, sorted_by
+from pagedbench.report.tables import DASH, fmt, md_table, ratio, times
 
 DEFAULT_GPU_HOURLY_COST = 2.50   # $ per GPU-hour; --gpu-hourly-cost changes it
 SECONDS_PER_DAY = 86_400

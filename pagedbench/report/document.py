@@ -5,23 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import PagedBenchError
-from ..run_file import load_run, merge_runs, setup_slug, validate_run
-from .capacity import DEFAULT_GPU_HOURLY_COST, check_hourly_cost, section_capacity
-from .kernel_sections import section_decode_attention, section_prefill
-from .memory_sections import (
+from pagedbench.errors import PagedBenchError
+from pagedbench.gate.run_file import load_run, merge_runs, setup_slug, validate_run
+from pagedbench.report.capacity import DEFAULT_GPU_HOURLY_COST, check_hourly_cost, section_capacity
+from pagedbench.report.kernel_sections import section_decode_attention, section_prefill
+from pagedbench.report.memory_sections import (
     section_block_counts,
     section_concurrent_users,
     section_fragmentation,
     section_memory_waste,
     section_prefix_sharing,
 )
-from .parallel_sections import section_tensor_parallel
-from .plots import PLOTS
-from .serving_sections import section_serving, section_settings
-from .settings_sections import section_settings_tier
-from .summary import comparisons_summary, figures_table, header
-from .throughput_sections import (
+from pagedbench.report.parallel_sections import section_tensor_parallel
+from pagedbench.report.plots import PLOTS
+from pagedbench.report.serving_sections import section_serving, section_settings
+from pagedbench.report.settings_sections import section_settings_tier
+from pagedbench.report.summary import comparisons_summary, figures_table, header
+from pagedbench.report.throughput_sections import (
     section_hf_generate,
     section_max_num_seqs,
     section_memory_timeline,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..run_file import is_number
-from .plots import plot_decode
-from .results import (
+from pagedbench.gate.run_file import is_number
+from pagedbench.report.plots import plot_decode
+from pagedbench.report.results import (
     CONTIGUOUS_DECODE,
     PAGED_DECODE,
     PAGED_DECODE_FP8,
@@ -17,7 +17,7 @@ from .results import (
     results,
     sorted_by,
 )
-from .tables import DASH, NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, times
+from pagedbench.report.tables import DASH, NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, times
 
 
 def _pick(rs: list[Result], key: str, preferred):

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..kv import GIB
-from ..run_file import is_number
-from .plots import plot_concurrent_users, plot_memory_waste, plot_prefix_sharing
-from .results import (
+from pagedbench.gate.run_file import is_number
+from pagedbench.report.plots import plot_concurrent_users, plot_memory_waste, plot_prefix_sharing
+from pagedbench.report.results import (
     BLOCK_COUNTS,
     BYTE_MODELS,
     CONCURRENT_USERS,
@@ -26,7 +25,8 @@ from .results import (
     sorted_by,
     waste_rows,
 )
-from .tables import NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, ratio, times
+from pagedbench.report.tables import NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, ratio, times
+from pagedbench.workloads.model import GIB
 
 
 def memory_waste_title(rs: list[Result]) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .results import LLAMA70B_TP2, TP_BLOCK_COUNTS, TP_SCALING, results, sorted_by
-from .serving_sections import SETTINGS_TITLE
-from .tables import NOT_IN_RUN, fmt, md_table
+from pagedbench.report.results import LLAMA70B_TP2, TP_BLOCK_COUNTS, TP_SCALING, results, sorted_by
+from pagedbench.report.serving_sections import SETTINGS_TITLE
+from pagedbench.report.tables import NOT_IN_RUN, fmt, md_table
 
 TP_TITLE = "Tensor parallel"
 

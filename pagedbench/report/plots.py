@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..run_file import is_number
-from .results import (
+from pagedbench.gate.run_file import is_number
+from pagedbench.report.results import (
     GB,
     REFERENCE_MODEL,
     Result,
@@ -20,7 +20,7 @@ from .results import (
     saturation,
     waste_rows,
 )
-from .tables import fmt, varying_label
+from pagedbench.report.tables import fmt, varying_label
 
 # Every file a report may write besides report.md.
 PLOTS = ("memory_waste.png", "concurrent_users.png", "prefix_sharing.png", "max_num_seqs.png",

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 
-from ..kv import load_shape
-from ..run_file import is_number
-from ..workloads import repeated_name
+from pagedbench.gate.run_file import is_number
+from pagedbench.workloads.model import load_shape
+from pagedbench.workloads.requests import repeated_name
 
 GB = 1e9            # tables in GB follow the vLLM paper; GiB is said where it is GiB
 
@@ -25,7 +25,7 @@ REFERENCE_MODEL = BYTE_MODELS[0]  # single-model tables and plots use LLaMA-7B, 
 
 # The test functions the report and the README read, each with what reads it. Results are found by
 # function name, so a renamed test would silently empty its section: every name is written here
-# once, and tests/test_report.py fails when one is no longer a test function in tests/.
+# once, and tests/unit/report/test_report.py fails when one is no longer a test function in tests/benchmarks/.
 MEMORY_WASTE = "test_memory_waste"              # Memory waste, Internal fragmentation; headline waste; README
 CONCURRENT_USERS = "test_concurrent_users"      # Concurrent users; the capacity table's max batch; README
 PREFIX_SHARING = "test_prefix_sharing"          # Prefix sharing; README

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..run_file import is_number
-from ..slo import SLO_MS
-from .plots import plot_serving_latency, plot_serving_throughput
-from .results import (
+from pagedbench.gate.run_file import is_number
+from pagedbench.metrics.slo import SLO_MS
+from pagedbench.report.plots import plot_serving_latency, plot_serving_throughput
+from pagedbench.report.results import (
     COMPILE_MODES,
     ENGINE_STARTUP,
     KV_DTYPE_THROUGHPUT,
@@ -32,7 +32,7 @@ from .results import (
     param_order,
     results,
 )
-from .tables import DASH, NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, times
+from pagedbench.report.tables import DASH, NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, times
 
 SERVING_TITLE = "Serving under load"
 SETTINGS_TITLE = "Settings vLLM was run with"

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..kv import GIB, blocks_for
-from ..run_file import is_number
-from .results import (
+from pagedbench.gate.run_file import is_number
+from pagedbench.prediction.kv_arithmetic import blocks_for
+from pagedbench.report.results import (
     COMPILE_MODES,
     ENGINE_STARTUP,
     KV_DTYPE_BLOCKS,
@@ -23,7 +23,8 @@ from .results import (
     results,
     sorted_by,
 )
-from .tables import DASH, NOT_IN_RUN, fmt, md_table, times
+from pagedbench.report.tables import DASH, NOT_IN_RUN, fmt, md_table, times
+from pagedbench.workloads.model import GIB
 
 SETTINGS_TIER_TITLE = "Settings vLLM regresses in"
 
@@ -185,7 +186,7 @@ def section_settings_tier(run: dict, out_dir: Path) -> tuple[str, str]:
                                   LONG_CONTEXT, ENGINE_STARTUP))
     if not (pools or speeds or compiled or prefix or long_context or startup):
         return SETTINGS_TIER_TITLE, NOT_IN_RUN
-    intro = ("The settings tier (`tests/test_vllm_settings.py`): each setting measured beside the configuration it "
+    intro = ("The settings tier (`tests/benchmarks/test_vllm_settings.py`): each setting measured beside the configuration it "
              "is compared with, in the same test and on the same requests; every speed figure comes with its output "
              "check (the greedy tokens of fixed check requests against the reference configuration's).")
     parts = [intro, ""] + _fp8(pools, speeds) + _compile(compiled) + _prefix(prefix) + _long_context(long_context) \

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from ..baseline import STATUSES
-from ..gate import thresholds
-from ..kv import GIB
-from ..run_file import OUTCOMES, is_number, setup_slug
-from .results import (
+from pagedbench.gate.baseline_file import STATUSES
+from pagedbench.gate.gate import thresholds
+from pagedbench.gate.run_file import OUTCOMES, is_number, setup_slug
+from pagedbench.report.results import (
     BLOCK_COUNTS,
     HF_GENERATE,
     MEMORY_WASTE,
@@ -19,8 +18,9 @@ from .results import (
     sorted_by,
     speedups_vs_hf,
 )
-from .serving_sections import headline_serving
-from .tables import DASH, fmt, md_table, speedup_cell
+from pagedbench.report.serving_sections import headline_serving
+from pagedbench.report.tables import DASH, fmt, md_table, speedup_cell
+from pagedbench.workloads.model import GIB
 
 
 def _gpu_line(gpu: dict) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from ..run_file import is_number
-from .results import Result
+from pagedbench.gate.run_file import is_number
+from pagedbench.report.results import Result
 
 DASH = "–"          # a cell with no data
 

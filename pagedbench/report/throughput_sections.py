@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..run_file import is_number
-from ..tolerance import REFERENCE_AGREEMENT
-from .plots import plot_max_num_seqs, plot_memory_timeline
-from .results import (
+from pagedbench.gate.run_file import is_number
+from pagedbench.gate.tolerance import REFERENCE_AGREEMENT
+from pagedbench.report.plots import plot_max_num_seqs, plot_memory_timeline
+from pagedbench.report.results import (
     HF_GENERATE,
     MAX_NUM_SEQS_SWEEP,
     VLLM_BENCH_REFERENCE,
@@ -19,8 +19,8 @@ from .results import (
     sorted_by,
     speedups_vs_hf,
 )
-from .serving_sections import SETTINGS_TITLE
-from .tables import ACROSS_RUNS, NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, speedup_cell
+from pagedbench.report.serving_sections import SETTINGS_TITLE
+from pagedbench.report.tables import ACROSS_RUNS, NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, speedup_cell
 
 
 def section_hf_generate(run: dict, out_dir: Path) -> tuple[str, str]:
@@ -70,7 +70,7 @@ def reference_body(run: dict, refs: list[Result]) -> str:
     allowed = REFERENCE_AGREEMENT.get(kind)
     verdict = (f"the test fails when the ratio is off 1 by more than {100 * allowed:.0f} % on this kind of device."
                if allowed is not None else "on this kind of device the ratio is recorded, not asserted "
-               "(see `REFERENCE_AGREEMENT` in pagedbench/tolerance.py).")
+               "(see `REFERENCE_AGREEMENT` in pagedbench/gate/tolerance.py).")
     note = ("The suite's timed engine against `vllm.benchmarks.throughput.run_vllm` (what `vllm bench throughput` "
             f"runs) in its own process, on the same requests; {verdict}")
     headers = ["workload", "requests", "suite output tok/s", "vllm bench throughput output tok/s", "suite ÷ vllm bench"]

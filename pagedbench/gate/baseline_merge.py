@@ -1,0 +1,120 @@
+"""A baseline from several separate runs: each metric's value and its run-to-run spread.
+
+One run tells the spread of its rounds; it cannot tell how far a fresh process, a fresh
+engine or a fresh machine of the same model moves the figure. Merging N run JSON files
+(same slug, same device identity) gives each metric the median of its runs and the
+relative spread between them, which the gate's tolerance then covers.
+
+A spread estimated from a handful of runs often comes out too small for one case while its
+neighbours show the truth: 3-run baselines of the H100 kernel tier raised 7 false alarms in
+3 later runs, all FlashInfer cases whose own 3 runs had agreed (2026-11-24). So each metric's
+run-to-run spread is at least the POOL_QUANTILE of its family's (same test function, same
+implementation, same metric): leave-one-out over 6 runs, that gave no alarm.
+
+    python -m pagedbench baseline runs/h100-1.json runs/h100-2.json runs/h100-3.json
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+from pagedbench.errors import PagedBenchError
+from pagedbench.gate import baseline_file as bl
+from pagedbench.gate.gate import clean_tests
+from pagedbench.gate.run_file import load_run  # names the file and field of a bad run JSON
+
+POOL_QUANTILE = 0.75
+
+
+def combine(samples: list[bl.Metric], floor_spread: float = 0.0) -> bl.Metric:
+    """Median value; run_spread = stdev / mean over the runs, at least floor_spread (the family's: a
+    case measured in one run takes its neighbours' run-to-run noise); the widest within-run spread."""
+    values = [m.value for m in samples]
+    return replace(samples[-1], value=statistics.median(values), spread=max(m.spread for m in samples),
+                   run_spread=max(run_cv(values), floor_spread), runs=len(samples))
+
+
+def run_cv(values: list[float]) -> float:
+    mean = statistics.fmean(values)
+    return statistics.stdev(values) / mean if len(values) > 1 and mean else 0.0
+
+
+def family(test_id: str, params: dict, metric: str) -> tuple:
+    return test_id.split("::")[-1].split("[")[0], str(params.get("impl", "")), metric
+
+
+def pooled_spreads(samples: dict[str, dict[str, list[bl.Metric]]], params: dict[str, dict]) -> dict[tuple, float]:
+    """Per family, the POOL_QUANTILE of its cases' run-to-run spreads."""
+    cvs: dict[tuple, list[float]] = {}
+    for test_id, metrics in samples.items():
+        for name, ms in metrics.items():
+            if len(ms) > 1 and not ms[0].portable:
+                cvs.setdefault(family(test_id, params.get(test_id, {}), name), []).append(run_cv([m.value for m in ms]))
+    return {k: sorted(v)[int(POOL_QUANTILE * (len(v) - 1))] for k, v in cvs.items()}
+
+
+def merge_runs(paths: list[Path], tests_glob: str = "*", calibration: bool = False
+               ) -> tuple[dict, dict, dict[str, bl.Tests], list[str]]:
+    """(device, versions, {slug: tests with noise}, skipped) from run files of one machine kind.
+
+    Each test goes to its own slug's baseline: on a two-GPU machine (device slug h200) the
+    tensor-parallel tests carry h200x2 and the one-GPU tests h200.
+
+    `calibration`: the runs measured one commit on one machine, so a test they failed failed on noise
+    (the tolerance it was judged by was too tight), and its clean figures are samples of that noise.
+    Contaminated and unstable figures stay out either way."""
+    if not paths:
+        raise PagedBenchError("no run files given")
+    docs = [load_run(p) for p in paths]
+    slug, ident = docs[0].get("slug"), bl.device_identity(docs[0]["gpu"])
+    for doc, path in zip(docs[1:], paths[1:]):
+        if doc.get("slug") != slug or bl.device_identity(doc["gpu"]) != ident:
+            raise PagedBenchError(f"{path}: {doc.get('slug')} / {bl.device_identity(doc['gpu'])!r} differs from "
+                                  f"{paths[0]}: {slug} / {ident!r}; merge runs of one machine kind")
+    samples: dict[str, dict[str, list[bl.Metric]]] = {}
+    params: dict[str, dict] = {}
+    slug_of: dict[str, str] = {}
+    skipped: list[str] = []
+    for doc, path in zip(docs, paths):
+        chosen = {t: e for t, e in doc["tests"].items() if fnmatch.fnmatchcase(t, tests_glob)}
+        by_slug, why = clean_tests(chosen, ("passed", "failed") if calibration else ("passed",))
+        skipped += [f"{path}: {w}" for w in why]
+        for test_slug, slug_tests in by_slug.items():
+            for test_id, metrics in slug_tests.items():
+                params[test_id], slug_of[test_id] = chosen[test_id].get("params", {}), test_slug
+                for name, m in metrics.items():
+                    samples.setdefault(test_id, {}).setdefault(name, []).append(m)
+    pooled = pooled_spreads(samples, params)
+    tests: dict[str, bl.Tests] = {}
+    for t, metrics in samples.items():
+        tests.setdefault(slug_of[t], {})[t] = {n: combine(ms, pooled.get(family(t, params[t], n), 0.0))
+                                               for n, ms in metrics.items()}
+    device = dict(docs[-1]["gpu"])
+    probes = [d["gpu"]["speed_probe"] for d in docs if d["gpu"].get("speed_probe")]
+    if probes:
+        device["speed_probe"] = statistics.median(probes)
+    return device, docs[-1].get("versions", {}), tests, skipped
+
+
+def write_baseline(paths: list[Path], baselines_dir: Path, tests_glob: str = "*",
+                   calibration: bool = False) -> tuple[list[Path], list[str]]:
+    """baselines/<slug>.json for every slug the runs' clean tests carry; ([paths written], notes)."""
+    device, versions, by_slug, skipped = merge_runs(paths, tests_glob, calibration)
+    written = []
+    for slug, tests in sorted(by_slug.items()):
+        path = Path(baselines_dir) / f"{slug}.json"
+        bl.write_atomic(path, bl.merge(bl.load(path), slug, device, versions, tests))
+        counts = sorted({m.runs for ms in tests.values() for m in ms.values()})
+        skipped.append(f"{slug}: {len(tests)} tests merged from {'/'.join(map(str, counts))} run(s) each")
+        alone = sorted(t for t, ms in tests.items() if any(m.one_run for m in ms.values()))
+        if alone:
+            skipped.append(f"{slug}: {len(alone)} test(s) with figures from one run and no neighbour measured in "
+                           "more (their floors alone cover run-to-run noise; merge a second clean run): "
+                           + ", ".join(alone))
+        written.append(path)
+    if not written:
+        skipped.append("no clean test in these runs: no baseline written")
+    return written, skipped
