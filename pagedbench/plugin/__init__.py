@@ -30,7 +30,6 @@ GATE = pytest.StashKey[Gate]()
 DEVICE = pytest.StashKey[Device]()
 RECORDER = pytest.StashKey[Recorder]()
 MERGED_TIMINGS = pytest.StashKey[tuple]()
-REFUSED = pytest.StashKey[str]()
 
 
 def pytest_addoption(parser):
@@ -107,6 +106,7 @@ def pytest_configure(config):
     except PagedBenchError as exc:
         raise pytest.UsageError(str(exc)) from exc
     faults.install_sigterm()  # a cancelled CI job: handled as Ctrl-C, servers stopped, run JSON written
+    config.pluginmanager.register(faults.SessionEnd(lambda: config.stash[GATE].opts), "pagedbench.session-end")
 
 
 def pytest_unconfigure(config):
@@ -280,47 +280,22 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     faults.drop_contaminated(output_json)  # never this machine's stored timings
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_sessionfinish(session, exitstatus):
-    """Around pytest-benchmark's save (its own wrapper, inside this one). On an interrupt every process
-    of the suite is stopped first; with --update-baselines both stores are written under the baselines
-    folder's lock, so concurrent sessions take turns."""
+    # Runs on Ctrl-C too: what finished is written, the run JSON says it was interrupted. Inside
+    # faults.SessionEnd (the interrupt's clean-up, the baselines folder's lock) and pytest-benchmark's save.
     config = session.config
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    if interrupted:
-        faults.stop_everything()
-    lock = None
+    config.stash[GATE].finish(interrupted=interrupted)
+    # pytest-benchmark's own sessionfinish wraps this one, so its save is on disk by now: a chunk
+    # saved by --update-baselines joins the GPU's one stored run (what --benchmark-compare reads).
     if config.option.update_baselines and not interrupted:
-        try:
-            lock = faults.update_lock(config.option.baselines_dir)
-            lock.acquire()
-        except (faults.filelock.Timeout, OSError) as exc:
-            lock = None
-            bench = getattr(config, "_benchmarksession", None)
-            if bench is not None:
-                bench.save = bench.autosave = None
-            config.option.update_baselines = config.stash[GATE].opts.update = False
-            session.exitstatus = pytest.ExitCode.USAGE_ERROR
-            config.stash[REFUSED] = (f"--update-baselines: another session holds {config.option.baselines_dir} "
-                                     f"({exc}): nothing written to the baselines")
-    try:
-        result = yield
-        # Runs on Ctrl-C too: what finished is written, the run JSON says it was interrupted.
-        config.stash[GATE].finish(interrupted=interrupted)
-        # pytest-benchmark's save is on disk by now: a chunk saved by --update-baselines joins the
-        # GPU's one stored run (what --benchmark-compare reads).
-        if lock is not None:
-            if merged := stored_timings.merge_session_save(getattr(config, "_benchmarksession", None)):
-                config.stash[MERGED_TIMINGS] = merged
-        return result
-    finally:
-        if lock is not None:
-            lock.release()
+        if merged := stored_timings.merge_session_save(getattr(config, "_benchmarksession", None)):
+            config.stash[MERGED_TIMINGS] = merged
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     config.stash[GATE].display(terminalreporter.write_line, terminalreporter.section)
-    if refused := config.stash.get(REFUSED, None):
+    if refused := config.stash.get(faults.REFUSED, None):
         terminalreporter.write_line(refused, red=True)
     if merged := config.stash.get(MERGED_TIMINGS, None):
         terminalreporter.write_line(f"pytest-benchmark run merged into {merged[0]} "

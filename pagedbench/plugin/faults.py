@@ -20,6 +20,7 @@ from pathlib import Path
 
 import filelock
 import psutil
+import pytest
 
 # Seconds a server gets to stop on its own when the session is cancelled: a CI runner sends SIGKILL
 # 10 s after SIGTERM (GitHub Actions, GitLab), so the whole clean-up must fit well inside that.
@@ -29,6 +30,7 @@ CANCEL_GRACE_S = 3.0
 LOCK_WAIT_S = 300.0
 LOCK_NAME = ".update-baselines.lock"
 
+REFUSED = pytest.StashKey[str]()
 _previous: dict[int, object] = {}
 _cancelled = threading.Event()
 
@@ -107,3 +109,38 @@ def wait_gone(pids: list[int], timeout_s: float) -> list[int]:
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.1)
+
+
+class SessionEnd:
+    """pytest plugin object: wraps the whole session end (pytest-benchmark's save and the gate's writes).
+    On an interrupt, stops every process of the suite before anything else; with --update-baselines, holds
+    the baselines folder's lock until both stores are written, or refuses in one line when it waits too long."""
+
+    def __init__(self, gate_options):
+        self.gate_options = gate_options  # () -> the gate's Options, to turn its baseline update off
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        config = session.config
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        if interrupted:
+            stop_everything()
+        lock = None
+        if config.option.update_baselines and not interrupted:
+            try:
+                lock = update_lock(config.option.baselines_dir)
+                lock.acquire()
+            except (filelock.Timeout, OSError) as exc:
+                lock = None
+                bench = getattr(config, "_benchmarksession", None)
+                if bench is not None:
+                    bench.save = bench.autosave = None
+                config.option.update_baselines = self.gate_options().update = False
+                session.exitstatus = pytest.ExitCode.USAGE_ERROR
+                config.stash[REFUSED] = (f"--update-baselines: another session holds {config.option.baselines_dir} "
+                                         f"({exc}): nothing written to the baselines")
+        try:
+            return (yield)
+        finally:
+            if lock is not None:
+                lock.release()
