@@ -82,8 +82,16 @@ def gpu_sample(index: int = 0, under_load: bool = False) -> Sample | None:
         pynvml.nvmlShutdown()
 
 
-def _own_cpu_seconds() -> float:
-    """CPU time of this process, its reaped children and its live descendants (a served model's
+def _machine_cpu() -> tuple[float, float, float]:
+    """(busy, steal, total) CPU seconds summed over all CPUs since boot."""
+    times = psutil.cpu_times()
+    busy = sum(getattr(times, name, 0.0) for name in ("user", "nice", "system", "irq", "softirq"))
+    steal = getattr(times, "steal", 0.0)
+    return busy, steal, busy + steal + times.idle + getattr(times, "iowait", 0.0)
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process, its reaped children and its live descendants (a served model's
     API server and engine core run beside the suite: their work is the suite's, not a neighbour's)."""
     me = psutil.Process()
     t = me.cpu_times()
@@ -91,33 +99,29 @@ def _own_cpu_seconds() -> float:
     for child in me.children(recursive=True):
         try:
             c = child.cpu_times()
-        except psutil.Error:
+        except psutil.NoSuchProcess:
             continue  # exited between the listing and the read
         total += c.user + c.system
     return total
 
 
-def _busy(t) -> float:
-    return t.user + t.system + getattr(t, "nice", 0.0) + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
-
-
-def _total(t) -> float:
-    """All CPU time; guest time is inside user time already."""
-    return _busy(t) + t.idle + getattr(t, "iowait", 0.0) + getattr(t, "steal", 0.0)
+def cpu_share(machine: tuple[tuple[float, float, float], tuple[float, float, float]], own: tuple[float, float],
+              seconds: float) -> Sample:
+    """Cores others used over `seconds` (the machine's busy time less this process tree's) and the steal share."""
+    (b0, s0, t0), (b1, s1, t1) = machine
+    return Sample(other_cpu_cores=max(0.0, (b1 - b0) - (own[1] - own[0])) / seconds,
+                  steal_share=(s1 - s0) / max(t1 - t0, 1e-9))
 
 
 def cpu_sample(seconds: float = CPU_SAMPLE_SECONDS) -> Sample | None:
     """Cores other processes used while this one slept, and the hypervisor's steal share."""
     try:
-        c0, o0 = psutil.cpu_times(), _own_cpu_seconds()
+        m0, o0 = _machine_cpu(), _own_cpu()
         time.sleep(seconds)
-        c1, o1 = psutil.cpu_times(), _own_cpu_seconds()
-    except psutil.Error:
-        return None
-    total = max(_total(c1) - _total(c0), 1e-9)
-    steal = getattr(c1, "steal", 0.0) - getattr(c0, "steal", 0.0)
-    return Sample(other_cpu_cores=max(0.0, (_busy(c1) - _busy(c0)) - (o1 - o0)) / seconds,
-                  steal_share=steal / total)
+        m1, o1 = _machine_cpu(), _own_cpu()
+    except (OSError, psutil.Error, AttributeError):
+        return None  # CPU times not readable on this OS: nothing to report
+    return cpu_share((m0, m1), (o0, o1), seconds)
 
 
 # Two machines that report the same CPU (a hypervisor may show one model everywhere) can still
@@ -179,7 +183,7 @@ def sample_before(is_gpu: bool) -> Sample | None:
 def sample_after(is_gpu: bool) -> Sample | None:
     # After the test our own load may still hold the power cap: only other processes and
     # thermal/hardware reasons count. A CPU's look during and right after the work is the watch's
-    # (pagedbench.watch): its last interval ends when the work does.
+    # (meters/neighbours.py): its last interval ends when the work does.
     return gpu_sample(under_load=True) if is_gpu else None
 
 

@@ -71,7 +71,7 @@ class CpuProbe:
     def __init__(self, own: Callable[[], set[int]] = own_pids):
         self.own = own
         self.seen: dict[int, tuple[float, float]] = {}  # pid -> (create_time, cpu seconds at last look)
-        self.cpu = psutil.cpu_times()
+        self.cpu = health._machine_cpu()
         self.t = time.monotonic()
         self.wall = time.time()
         self.window = CpuWindow()
@@ -109,10 +109,10 @@ class CpuProbe:
     def step(self) -> float:
         """Cores used by others since the last step."""
         used = self._look()
-        t, cpu = time.monotonic(), psutil.cpu_times()
+        t, cpu = time.monotonic(), health._machine_cpu()
         dt = max(t - self.t, 1e-3)
-        total = health._total(cpu) - health._total(self.cpu)
-        steal = (getattr(cpu, "steal", 0.0) - getattr(self.cpu, "steal", 0.0)) / total if total > 0 else 0.0
+        total = cpu[2] - self.cpu[2]
+        steal = (cpu[1] - self.cpu[1]) / total if total > 0 else 0.0
         self.t, self.cpu = t, cpu
         cores = sum(used.values()) / dt
         self.window.intervals.append(cores)

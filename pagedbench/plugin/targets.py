@@ -1,9 +1,10 @@
 """Test ids that carry the device: `-k h100` selects exactly the H100 cases.
 
-Every device-bound test is parametrized over the devices the suite knows (the
-CPU, the GPUs with a baseline, the GPU of this machine), with per-device values
-for its other parameters (block sizes, batch sizes) from a `matrix` marker. Cases
-for another device are collected and skipped with a reason.
+Every device-bound test has cases for the devices the suite knows (the CPU, the
+GPUs with a baseline, the GPU of this machine), with per-device values for its
+other parameters (block sizes, batch sizes) from a `matrix` marker. Only this
+machine's cases are collected unless --pagedbench-device or --all-devices asks for
+others' (to list or dry-run them: they skip here, with the reason).
 """
 
 from __future__ import annotations
@@ -72,6 +73,16 @@ def skip_reason(target: Target, device) -> str | None:
         if device.multi_slug(target.gpus) != target.slug or device.count < target.gpus:
             return f"{target.slug} case; this machine is {device.multi_slug(device.count)}"
     return None
+
+
+def wanted(target: Target, device, slugs: list[str] | None, every: bool) -> bool:
+    """Is this case collected: this machine's by default, the asked-for devices' (a GPU slug takes its
+    multi-GPU cases too: h200 -> h200x2) or all of them."""
+    if every:
+        return True
+    if slugs:
+        return any(target.slug == s or target.slug.startswith(f"{s}x") for s in slugs)
+    return skip_reason(target, device) is None
 
 
 def run_order(path: str, params: dict) -> tuple:

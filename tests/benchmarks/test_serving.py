@@ -98,8 +98,9 @@ def test_serving_rates(benchmark, metrics, target, shape, server, serving, serve
     metrics.param(slo_capacity=cap.describe(), slo_capacity_bound=cap.bound)
     if cap.bound == "interpolated":
         metrics.metric("slo_capacity_req_per_s", cap.req_per_s, "req/s", "higher", floor=tol.serving_floor(target.kind))
-    for rate, r in results.items():  # a pool that overflows would preempt; vLLM reports usage as a fraction
-        assert 0.0 <= r["server.kv_cache_usage_peak"] <= 1.0, f"{rate}: KV usage {r['server.kv_cache_usage_peak']}"
+    if math.isinf(max(rates)):  # every request in flight at once holds KV blocks: 0 means /metrics was not read
+        peak = results[max(rates)]["server.kv_cache_usage_peak"]
+        assert peak > 0.0, f"KV usage read as {peak} while all requests were in flight"
     if target.kind == "gpu":
         # An 8B model on one Hopper GPU serves 1 req/s well inside MLPerf's SLO; missing it is a regression.
         lowest = results[rates[0]]

@@ -236,4 +236,3 @@ def test_engine_startup(benchmark, metrics, target, mode, engine_pool, model_dir
         metrics.metric(f"{name[:-2]}_startup_s", res[name], "s", "lower", floor=floor)
     metrics.param(**{k: v for k, v in res.items() if k not in ("cold_s", "warm_s")},
                   settings_changed=changed_settings(settings))
-    assert res["warm_s"] < res["cold_s"], f"a warm start ({res['warm_s']:.1f} s) was not faster than cold ({res['cold_s']:.1f} s)"

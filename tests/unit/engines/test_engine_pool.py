@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -16,10 +17,13 @@ class Fake:
     fails: bool = False
     seconds: float = 0.0
     running: list = field(default_factory=list, compare=False, hash=False)
+    meet: threading.Barrier | None = field(default=None, compare=False, hash=False)  # starts that must overlap
 
     def start(self):
         self.running.append(self.name)
         time.sleep(self.seconds)
+        if self.meet is not None:
+            self.meet.wait(timeout=30)  # BrokenBarrierError when the other start never runs at the same time
         if self.fails:
             self.running.remove(self.name)
             raise RuntimeError(f"{self.name} refused")
@@ -47,15 +51,15 @@ def test_equal_settings_reuse_the_resident_engine_and_others_replace_it():
 
 def test_settings_started_beside_overlap_and_stand_by_until_asked_for():
     running = []
-    on, off = Fake("on", seconds=0.3, running=running), Fake("off", seconds=0.3, running=running)
+    meet = threading.Barrier(2)  # each start waits for the other: serial starts would break it
+    on, off = Fake("on", running=running, meet=meet), Fake("off", running=running, meet=meet)
     pool = EnginePool()
-    t0 = time.monotonic()
     pool.get(on, beside=(off,))
-    assert time.monotonic() - t0 < 0.55  # the two starts overlapped
+    assert not meet.broken
     assert sorted(running) == ["off", "on"] and set(pool.standby) == {off}
     engine = pool.get(off)  # promoted, not started again: the resident one goes
     assert engine.settings == off and running == ["off"] and pool.starts == 2 and not pool.standby
-    pool.get(on)
+    pool.get(Fake("on", running=running))  # equal settings, started alone this time
     assert running == ["on"] and pool.starts == 3
 
 

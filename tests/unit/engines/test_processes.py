@@ -2,12 +2,12 @@
 
 import subprocess
 import sys
-import time
 
 from pagedbench.engines.processes import descendants, reap_new
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
-STUBBORN = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"]
+STUBBORN = [sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+            "print('ready', flush=True); time.sleep(120)"]
 
 
 def test_a_failed_start_s_workers_are_stopped_and_earlier_processes_kept():
@@ -15,13 +15,13 @@ def test_a_failed_start_s_workers_are_stopped_and_earlier_processes_kept():
     try:
         before = descendants()
         assert earlier.pid in before
-        left = [subprocess.Popen(SLEEPER), subprocess.Popen(STUBBORN)]  # a start's workers, one ignoring SIGTERM
-        time.sleep(0.5)  # the stubborn one installs its handler
-        t = time.monotonic()
+        stubborn = subprocess.Popen(STUBBORN, stdout=subprocess.PIPE, text=True)  # ignores SIGTERM
+        left = [subprocess.Popen(SLEEPER), stubborn]  # a start's workers
+        assert stubborn.stdout.readline().strip() == "ready"  # its handler is in place
         reaped = reap_new(before, grace_s=1.0)
         assert sorted(reaped) == sorted(p.pid for p in left)
-        assert all(p.wait(timeout=5) is not None for p in left)
-        assert time.monotonic() - t < 5
+        assert all(p.wait(timeout=30) == -9 for p in left[1:])  # SIGKILL took the one that ignored SIGTERM
+        assert left[0].wait(timeout=30) == -15
         assert earlier.poll() is None  # running before the start: not ours to stop
     finally:
         earlier.kill()

@@ -1,0 +1,147 @@
+"""One object per pytest session holding what the hooks need: this machine's device, the gate, and
+what the session started. The hooks in pagedbench.plugin are a few lines each, delegating here."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+
+from pagedbench.device import current_device
+from pagedbench.errors import PagedBenchError
+from pagedbench.gate import stored_timings
+from pagedbench.gate.gate import Gate, Options
+from pagedbench.meters import machine_health as health
+from pagedbench.meters.device_timing import drop_unmeasured
+from pagedbench.metrics.recorder import Recorder
+from pagedbench.plugin import checks, faults, options, targets
+from pagedbench.plugin.remeasure import remeasure
+
+RECORDER = pytest.StashKey[Recorder]()
+
+
+def benchmark_storage_default() -> str:
+    """pytest-benchmark's own default for --benchmark-storage, read from where it declares the option."""
+    from pytest_benchmark.plugin import add_global_options
+
+    found = {}
+    add_global_options(lambda *names, **kw: found.setdefault(names[0], kw.get("default")))
+    return found["--benchmark-storage"]
+
+
+class SuiteSession:
+    def __init__(self, config):
+        self.config = config
+        o = config.option
+        self.device = current_device()
+        # Timings per GPU too: `--benchmark-compare` finds the last run of this GPU with no extra flags.
+        if o.benchmark_storage == benchmark_storage_default():
+            o.benchmark_storage = f"file://{Path(o.baselines_dir) / self.device.slug}"
+        if o.update_baselines and not (o.benchmark_save or o.benchmark_autosave):
+            o.benchmark_save = "baseline"
+        if not o.collectonly:
+            try:  # every output path and input store, before any engine starts (checks.py)
+                checks.check_session(o, options.metrics_json(config, self.device.slug))
+            except PagedBenchError as exc:
+                raise pytest.UsageError(str(exc)) from exc
+        self.gate = Gate.for_device(o.baselines_dir, self.device, Options(
+            k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions,
+            strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs, sample_health=not o.trust_machine,
+            metrics_json=options.metrics_json(config, self.device.slug)))
+        self.merged_timings = None
+        if warning := health.startup_warning(self.device.is_gpu):
+            warnings.warn(pytest.PytestWarning(warning), stacklevel=2)
+        if not (o.benchmark_skip or o.collectonly):
+            self.gate.start_run()  # a run that stops short leaves no former run's JSON in its place
+        try:  # a broken baseline for this machine or --model stops the run before any engine starts
+            self.gate.baseline(self.device.slug)
+            checks.check_model("--model", o.model)
+        except PagedBenchError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+        faults.install_sigterm()  # a cancelled CI job: handled as Ctrl-C, servers stopped, run JSON written
+        # Around the session end: the interrupt's clean-up and the baselines folder's lock (faults.SessionEnd).
+        config.pluginmanager.register(faults.SessionEnd(lambda: self.gate.opts), "pagedbench.session-end")
+
+    # ---- collection ----------------------------------------------------------------------
+
+    def generate(self, metafunc) -> None:
+        if "target" not in metafunc.fixturenames:
+            return
+        d = metafunc.definition
+        marker, tp = d.get_closest_marker("matrix"), d.get_closest_marker("tensor_parallel")
+        gpus = targets.known_slugs(Path(self.config.option.baselines_dir), self.device.slug)
+        names, values, ids = targets.cases(marker.kwargs if marker else {}, gpus,
+                                           d.get_closest_marker("gpu_only") is not None or tp is not None,
+                                           tp=tp.args[0] if tp else 1)
+        o = self.config.option
+        keep = [i for i, v in enumerate(values) if targets.wanted(v[0], self.device, o.pagedbench_device, o.all_devices)]
+        # No case here (a GPU-only test on a CPU machine): an empty set, whose one placeholder item
+        # deselect() takes out of the run.
+        metafunc.parametrize(names, [values[i] for i in keep], ids=[ids[i] for i in keep], indirect=["target"])
+
+    def deselect(self, items) -> None:
+        """Take out the placeholders of tests with no case for the devices collected."""
+        def placeholder(item) -> bool:
+            params = item.callspec.params if hasattr(item, "callspec") else {}
+            return "target" in params and not isinstance(params["target"], targets.Target)
+
+        if gone := [it for it in items if placeholder(it)]:
+            self.config.hook.pytest_deselected(items=gone)
+            items[:] = [it for it in items if not placeholder(it)]
+
+    @staticmethod
+    def order(items) -> None:
+        order = {id(it): i for i, it in enumerate(items)}
+        params = {id(it): it.callspec.params if hasattr(it, "callspec") else {} for it in items}
+        items.sort(key=lambda it: (*targets.run_order(it.fspath.strpath, params[id(it)]), order[id(it)]))
+
+    # ---- one test ------------------------------------------------------------------------
+
+    def recorder(self, request, slug: str) -> Recorder:
+        """Recorder for this test's metrics; the gate samples the machine now (idle, before the timed work)."""
+        bench = request.getfixturevalue("benchmark") if "benchmark" in request.fixturenames else None
+        rec = Recorder(request.node.nodeid, slug, bench)
+        request.node.stash[RECORDER] = rec
+        self.gate.before(rec)
+        return rec
+
+    def judge(self, item) -> str | None:
+        """The gate's verdict once the test body returned: a failure message, or None."""
+        rec = item.stash.get(RECORDER, None)
+        if rec is None or not rec.metrics:
+            return None
+        return self.gate.judge(rec, remeasure=lambda: remeasure(item))
+
+    @staticmethod
+    def drop_unmeasured(item) -> None:
+        """A benchmark left without a round would crash pytest-benchmark's save at session end."""
+        drop_unmeasured(item.funcargs.get("benchmark"))
+
+    def record(self, item, report) -> None:
+        if report.when == "call" and report.outcome != "passed" and "benchmark" in item.funcargs:
+            self.drop_unmeasured(item)
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", None)  # a traceback's own line
+            why = (crash or report.longreprtext.strip().split("\n", 1)[0])[:500] if report.failed else ""
+            self.gate.record_outcome(item.nodeid, report.outcome, item.stash.get(RECORDER, None), why)
+
+    # ---- session end ---------------------------------------------------------------------
+
+    def finish(self, exitstatus) -> None:
+        # Runs on Ctrl-C too: what finished is written, the run JSON says it was interrupted.
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        self.gate.finish(interrupted=interrupted)
+        # pytest-benchmark's own sessionfinish wraps this one, so its save is on disk by now: a chunk
+        # saved by --update-baselines joins the GPU's one stored run (what --benchmark-compare reads).
+        if self.config.option.update_baselines and not interrupted:
+            self.merged_timings = stored_timings.merge_session_save(getattr(self.config, "_benchmarksession", None))
+
+    def summary(self, terminalreporter) -> None:
+        self.gate.display(terminalreporter.write_line, terminalreporter.section)
+        if refused := self.config.stash.get(faults.REFUSED, None):
+            terminalreporter.write_line(refused, red=True)
+        if self.merged_timings:
+            written, removed = self.merged_timings
+            terminalreporter.write_line(f"pytest-benchmark run merged into {written} "
+                                        f"(removed {', '.join(p.name for p in removed)})")
