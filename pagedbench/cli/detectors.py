@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pagedbench.cli.numbers import positive_int
+
 
 def register(sub) -> None:
     de = sub.add_parser("detectors", help="the change-point candidates on synthetic series: a markdown table",
@@ -14,8 +16,7 @@ def register(sub) -> None:
 
 
 def run(args) -> None:
-    from pagedbench.cli.numbers import positive_int
-from pagedbench.history.detectors import compare, table, write_readme
+    from pagedbench.history.detectors import compare, table, write_readme
 
     text = table(compare(args.trials, 30, args.seed), args.trials, 30, args.seed)
     print(text)
