@@ -2,10 +2,13 @@
 
     python -m pagedbench bisect --good REV --bad REV [--repo DIR] -- <pytest args>
 
-The good revision is measured first and its run becomes a throwaway baseline; then each bisect
-step runs the same pytest selection against it, with the gate's confirm-before-fail: exit 0 good,
+The good revision is measured first and its run becomes a throwaway baseline (a selection that
+measures no metric stops here); the bad revision is then shown to be bad, and each bisect step runs
+the same pytest selection against the baseline, with the gate's confirm-before-fail: exit 0 good,
 1 bad (a confirmed regression or a failed assertion), 125 skip (the step does not collect, start
-or run). It bisects a detached worktree, so the checkout in use is never touched. Steps run with
+or run, or it gated no metric: a pass that compared nothing says nothing). Each verdict gives its
+figures: metric, value, baseline, change and threshold. It bisects a detached worktree, so the
+checkout in use is never touched. Steps run with
 --trust-machine: both sides are measured on this machine, one after the other, so a busy machine
 must not turn the comparison off; instead a run too noisy to show any slowdown (a higher-is-better
 figure with a noise band of 100 % or more) is a skip, and such a good end stops the bisect, rather
@@ -37,6 +40,7 @@ print(f"step: {why}")
 sys.exit(outcome)
 '''
 HERE = Path(__file__).resolve().parents[2]  # the folder holding this checkout's pagedbench
+NO_TESTS = 5  # pytest's exit status when the selection holds no test
 VERDICTS = {0: "good", 1: "bad"}  # any other pytest exit (no tests, usage error, crash) is 125: skip
 
 
@@ -79,21 +83,63 @@ def blind_spots(run: dict) -> list[str]:
     return found
 
 
+GATED = ("ok", "regressed", "improved")  # a comparison with a baseline figure and a tolerance band
+
+
+def _comparisons(run: dict) -> list[dict]:
+    return [c for entry in run.get("tests", {}).values() for c in entry.get("comparisons", []) if isinstance(c, dict)]
+
+
+def gated(run: dict) -> list[dict]:
+    """The comparisons of a run that held a figure against the baseline; only these can show a slowdown.
+    (Counted from the comparisons: a bisected revision's own gate may not write the 'gated' count.)"""
+    return [c for c in _comparisons(run) if c.get("status") in GATED and c.get("change") is not None]
+
+
+def measured(run: dict) -> int:
+    """How many metrics the passed, clean tests of a run recorded (what a baseline takes from it)."""
+    return sum(len(e.get("metrics", {})) for e in run.get("tests", {}).values()
+               if e.get("outcome", "passed") == "passed" and not e.get("contaminated"))
+
+
+def figures(c: dict) -> str:
+    """One comparison in figures: test, metric, value against the baseline, change and threshold."""
+    unit = f" {c['unit']}" if c.get("unit") else ""
+    tol_pct = f", threshold ±{100 * c['tolerance']:.1f} %" if isinstance(c.get("tolerance"), (int, float)) else ""
+    return (f"{c.get('test_id', '?').rsplit('::', 1)[-1]} {c.get('metric')} {c.get('now'):,.4g}{unit} "
+            f"vs {c.get('baseline'):,.4g}{unit} ({100 * c['change']:+.1f} %{tol_pct})")
+
+
 def regressions(run: dict) -> list[str]:
-    return [f"{c['test_id'].rsplit('::', 1)[-1]} {c['metric']} {100 * c['change']:+.1f} %"
-            for entry in run.get("tests", {}).values() for c in entry.get("comparisons", [])
-            if c.get("status") == "regressed" and c.get("change") is not None]
+    return [figures(c) for c in gated(run) if c.get("status") == "regressed"]
 
 
 def step_verdict(returncode: int, run_path: Path) -> tuple[int, str]:
-    """git bisect's exit code for a step (0 good, 1 bad, 125 skip) and why: pytest's exit status, but a
-    pass too noisy to have shown a slowdown is a skip, not a good step."""
+    """git bisect's exit code for a step (0 good, 1 bad, 125 skip) and why, in figures: pytest's exit status,
+    but a pass that gated no metric, or one too noisy to have shown a slowdown, is a skip, not a good step."""
     run = read_run(run_path)
+    held = gated(run)
     if returncode == 0 and (blind := blind_spots(run)):
         return 125, f"skip (passed, but too noisy to show a slowdown: {blind[0]})"
+    if returncode == 0 and not held:
+        return 125, (f"skip (pytest exit 0, but no metric was compared with the good end's baseline: "
+                     f"{measured(run)} measured, 0 gated)")
     outcome = returncode if returncode in VERDICTS else 125
-    worse = regressions(run) if outcome == 1 else []
-    return outcome, f"{VERDICTS.get(outcome, 'skip')} (pytest exit {returncode}{': ' if worse else ''}{', '.join(worse)})"
+    if outcome == 1:
+        worse = regressions(run)
+        return 1, f"bad (pytest exit 1{': ' if worse else ''}{'; '.join(worse)})"
+    if outcome == 0:
+        worst = max(held, key=_badness)
+        return 0, f"good (pytest exit 0: {len(held)} metric(s) gated, nearest to a regression: {figures(worst)})"
+    return 125, f"skip (pytest exit {returncode})"
+
+
+def _badness(c: dict) -> float:
+    """How far toward a regression a comparison went, in units of its threshold (negative: improved)."""
+    change = c["change"] if c.get("direction") != "higher" else -c["change"]
+    if c.get("direction") == "equal":
+        change = abs(change)
+    return change / c["tolerance"] if c.get("tolerance") else change
 
 
 def oracle_env(*path: Path) -> dict:
@@ -103,16 +149,24 @@ def oracle_env(*path: Path) -> dict:
 
 
 def measure_baseline(what: str, baselines: Path, pytest_args: list[str], cwd: Path, env: dict,
-                     python: str = sys.executable) -> None:
+                     python: str = sys.executable, log=lambda line: None) -> None:
     """Record the good end as a throwaway baseline; one measurement, since nothing is compared yet."""
     record = pytest_command(baselines, pytest_args, python) + ["--update-baselines", "--confirm-runs=0"]
     done = subprocess.run(record, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode == NO_TESTS:
+        raise PagedBenchError(f"the good {what} measured no metric with this selection ({' '.join(pytest_args)}): "
+                              "pytest selected no test, nothing to bisect")
     if done.returncode != 0:
         raise PagedBenchError(f"the good {what} does not pass its own run (pytest exit {done.returncode}):\n"
                               f"{done.stdout[-2000:]}{done.stderr[-1000:]}")
-    if blind := blind_spots(read_run(run_json(baselines))):
+    run = read_run(run_json(baselines))
+    if blind := blind_spots(run):
         raise PagedBenchError(f"the good {what} measured too noisily to show any slowdown ({'; '.join(blind)}): "
                               "is the machine busy? Bisect when it is quiet")
+    if not measured(run):
+        raise PagedBenchError(f"the good {what} measured no metric with this selection ({' '.join(pytest_args)}): "
+                              "no step could be judged, nothing to bisect")
+    log(f"good {what}: {measured(run)} metric(s) measured as the baseline")
 
 
 def bisect(repo: Path, good: str, bad: str, pytest_args: list[str], log=print) -> str:
@@ -125,7 +179,18 @@ def bisect(repo: Path, good: str, bad: str, pytest_args: list[str], log=print) -
     _git(repo, "worktree", "add", "--detach", "-q", str(tree), good)
     try:
         log(f"measuring the good revision {good[:12]} as the baseline")
-        measure_baseline(f"revision {good[:12]}", baselines, pytest_args, tree, oracle_env(tree))
+        measure_baseline(f"revision {good[:12]}", baselines, pytest_args, tree, oracle_env(tree), log=log)
+        # The bad end is shown bad before any step: a bad end that passes would make git bisect name it.
+        _git(tree, "checkout", "-q", "--detach", bad)
+        done = subprocess.run([sys.executable, str(step), str(run_json(baselines)),
+                               *pytest_command(baselines, pytest_args)], cwd=tree, env=oracle_env(HERE),
+                              capture_output=True, text=True)
+        verdict = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else f"exit {done.returncode}"
+        log(f"bad revision {bad[:12]}: {verdict.removeprefix('step: ')}")
+        if done.returncode != 1:
+            raise PagedBenchError(f"the bad revision {bad[:12]} did not come out bad ({verdict.removeprefix('step: ')}): "
+                                  "nothing to bisect")
+        _git(tree, "checkout", "-q", "--detach", good)
         _git(tree, "bisect", "start", bad, good)
         run = subprocess.run(["git", "bisect", "run", sys.executable, str(step), str(run_json(baselines)),
                               *pytest_command(baselines, pytest_args)], cwd=tree, env=oracle_env(HERE), capture_output=True, text=True)

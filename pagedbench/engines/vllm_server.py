@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,18 +114,41 @@ def http_get(url: str, timeout: float = HTTP_TIMEOUT_S) -> tuple[int, str]:
 
 
 _LIVE: set[VllmServer] = set()
+_STOPPING = threading.Event()  # set once the session is being cancelled: no server starts after it
+LOG_TAIL_LINES = 30
 
 
 @atexit.register
 def _stop_all() -> None:
-    for server in list(_LIVE):
-        server.stop()
+    stop_all()
+
+
+def stop_all(grace_s: float = STOP_GRACE_S) -> None:
+    """Stop every live server (and its process group); no new one starts in this process afterwards."""
+    _STOPPING.set()
+    # All at once: one grace period in all, not one per server (a cancelled CI job has seconds, not minutes).
+    stopping = [threading.Thread(target=server.stop, args=(grace_s,), daemon=True) for server in list(_LIVE)]
+    for t in stopping:
+        t.start()
+    for t in stopping:
+        t.join()
+
+
+def numbered_log(path: Path) -> Path:
+    """server-cache_on.log -> server-cache_on.N.log with the first N not taken: each start keeps its own
+    log, so a restart after a crash does not wipe the log that says why it crashed."""
+    n = 1
+    while (numbered := path.with_name(f"{path.stem}.{n}{path.suffix}")).exists():
+        n += 1
+    return numbered
 
 
 class VllmServer:
     def __init__(self, settings: ServerSettings, log_path: str | Path, start_timeout_s: float, port_tries: int = 3):
         self.settings = settings
-        self.log_path = Path(log_path)
+        self.log_base = Path(log_path)
+        self.log_path = self.log_base
+        self.tmp_dir: str | None = None
         self.start_timeout_s = start_timeout_s
         self.port_tries = port_tries
         self.proc: subprocess.Popen | None = None
@@ -135,12 +161,18 @@ class VllmServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> VllmServer:
-        env = child_env(self.settings.env)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_base.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(self.port_tries):
+            if _STOPPING.is_set():
+                raise ServerError("the session is ending: no server is started")
             self.port = free_port()
+            # vLLM leaves its rendezvous files (vllm_dist_*) and ZMQ sockets in the temporary folder:
+            # one of the server's own, removed when it stops, keeps them out of /tmp.
+            self.tmp_dir = tempfile.mkdtemp(prefix="pagedbench-server-")
+            env = {**child_env(self.settings.env), "TMPDIR": self.tmp_dir, "VLLM_RPC_BASE_PATH": self.tmp_dir}
+            self.log_path = numbered_log(self.log_base)
             t0 = time.monotonic()
-            with open(self.log_path, "w") as log:
+            with open(self.log_path, "x") as log:
                 self.proc = subprocess.Popen(self.settings.argv(self.port), stdout=log, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, env=env, start_new_session=True)
             _LIVE.add(self)
@@ -187,13 +219,26 @@ class VllmServer:
                 return {k: int(v) if v.isdigit() else v for k, v in s.labels.items()}
         raise ServerError("the server's /metrics has no vllm:cache_config_info", self.log_tail())
 
-    def log_tail(self, lines: int = 25) -> str:
+    def crashed(self, what: str, wait_s: float = 0.0) -> ServerError | None:
+        """A ServerError quoting the log when the server has died (what: what it was doing), else None;
+        wait_s: how long a server whose engine core died may take to exit itself."""
+        proc = self.proc
+        if proc is None:
+            return None
+        try:
+            proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            return None
+        return ServerError(f"vllm serve died during {what} (exit {proc.returncode}; log: {self.log_path})",
+                           self.log_tail())
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         proc, self.proc = self.proc, None
         _LIVE.discard(self)
         if proc is None:
@@ -201,13 +246,16 @@ class VllmServer:
         if proc.poll() is None:  # a server that already died may still have its engine core in the group
             try:
                 os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(STOP_GRACE_S)
+                proc.wait(grace_s)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 pass
         _reap_group(proc.pid)
-        deadline = time.monotonic() + 10.0  # killed members disappear once their parent reaps them
+        deadline = time.monotonic() + min(10.0, grace_s + 2.0)  # killed members go once their parent reaps them
         while group_alive(proc.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
+        if self.tmp_dir:
+            shutil.rmtree(self.tmp_dir, ignore_errors=True)
+            self.tmp_dir = None
 
     shutdown = stop  # the engine pool's name for it
 

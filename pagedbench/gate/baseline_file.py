@@ -168,7 +168,7 @@ def parse(text: str, path: Path | str = "<baseline>") -> Baseline:
     if not isinstance(doc, dict):
         raise BaselineError(f"{path}: top level must be an object")
     version = doc.get("schema_version")
-    if version not in (1, SCHEMA_VERSION):
+    if type(version) is not int or version not in (1, SCHEMA_VERSION):  # true and 1.0 == 1 in Python
         raise BaselineError(f"{path}: schema_version is {version!r}, this suite reads 1 and {SCHEMA_VERSION}")
     for key, typ in (("slug", str), ("versions", dict), ("tests", dict)):
         if not isinstance(doc.get(key), typ):
@@ -213,10 +213,21 @@ def write_atomic(path: Path, baseline: Baseline) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file 0600: keep the old file's mode, or what a plain write would give.
+        os.chmod(tmp, _mode_for(path))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def merge(old: Baseline | None, slug: str, device: dict, versions: dict, measured: Tests) -> Baseline:

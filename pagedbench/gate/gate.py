@@ -18,6 +18,7 @@ from pagedbench.gate import baseline_file as bl
 from pagedbench.gate import run_file
 from pagedbench.gate import tolerance as tol
 from pagedbench.meters import machine_health as health
+from pagedbench.meters import neighbours as watch
 from pagedbench.metrics.recorder import Recorder
 
 
@@ -62,6 +63,7 @@ class Gate:
         self.is_gpu = self.device.get("slug", "cpu") != "cpu"
         self.started = run_file.now()
         self._baselines: dict[str, bl.Baseline | None] = {}
+        self._watches: dict[str, watch.Watch] = {}  # test id -> the sampler over its timed region
 
     def baseline(self, slug: str) -> bl.Baseline | None:
         if slug not in self._baselines:
@@ -74,13 +76,27 @@ class Gate:
 
     # -- one test -----------------------------------------------------------------------
     def before(self, rec: Recorder) -> None:
-        """Sample the machine while the suite is idle, just before the timed work."""
+        """Sample the machine while the suite is idle, just before the timed work, and watch it
+        until the work ends (a neighbour that starts mid-test is caught by the watch)."""
         if self.opts.sample_health:
             self._sample(rec, health.sample_before(self.is_gpu))
+            self.stop_watch(rec)
+            self._watches[rec.test_id] = watch.Watch(self.is_gpu).start()
 
     def _after(self, rec: Recorder) -> None:
         if self.opts.sample_health:
+            self.stop_watch(rec)
             self._sample(rec, health.sample_after(self.is_gpu))
+
+    def stop_watch(self, rec: Recorder) -> None:
+        """End the watch over rec's timed region: what it saw joins rec's health and problems."""
+        w = self._watches.pop(rec.test_id, None)
+        if w is None:
+            return
+        seen, problems = w.stop()
+        if seen:
+            rec.health.append(seen)
+        rec.problems += [p for p in problems if p not in rec.problems]
 
     def _sample(self, rec: Recorder, sample: health.Sample | None) -> None:
         if sample is not None:
@@ -139,6 +155,9 @@ class Gate:
                      unstable={n: list(v) for n, v in rec.unstable.items()},
                      health=rec.health, contaminated=list(rec.problems), remeasured=confirmations,
                      comparisons=[{**asdict(c), "change": c.change} for c in rows])
+        if rec.problems and rec.benchmark is not None:
+            # pytest-benchmark's saved run leaves this timing out (faults.drop_contaminated)
+            rec.benchmark.extra_info["contaminated"] = "; ".join(rec.problems)
         self.comparisons.extend(rows)
 
     def _problems(self, rec: Recorder, rows: list[bl.Comparison]) -> str | None:
@@ -162,6 +181,8 @@ class Gate:
     def record_outcome(self, test_id: str, outcome: str, rec: Recorder | None = None, why: str = "") -> None:
         """A test's outcome; one that failed before its metrics were judged (vLLM did not start) is
         kept too, with its reason, so the run file says what failed instead of leaving it out."""
+        if rec is not None:
+            self.stop_watch(rec)
         if test_id not in self.results and outcome == "failed" and rec is not None:
             self._store(rec, [], confirmations=0)
             self.results[test_id]["failure"] = why
@@ -169,16 +190,28 @@ class Gate:
             self.results[test_id]["outcome"] = outcome
 
     # -- session end -----------------------------------------------------------------
-    def write_run(self, path: Path, interrupted: bool) -> None:
-        self.run_path = run_file.write_run(path, run_file.run_document(
-            self.device, self.identity, self.versions, self.commit, self.started, interrupted, self.results))
+    def write_run(self, path: Path, interrupted: bool, incomplete: bool = False) -> None:
+        doc = run_file.run_document(self.device, self.identity, self.versions, self.commit, self.started,
+                                    interrupted, self.results)
+        if incomplete:  # written as the session starts: a run that ends without results is not a former one's
+            doc.update(finished=None, incomplete=True)
+        self.run_path = run_file.write_run(path, doc)
+
+    def start_run(self) -> None:
+        """Replace the run JSON of a former session with this one's, marked incomplete until finish()."""
+        if self.opts.metrics_json is not None:
+            self.write_run(self.opts.metrics_json, interrupted=False, incomplete=True)
+            self._run_started = True
 
     def write_baselines(self) -> list[Path]:
         """Merge every clean passed test's metrics into baselines/<slug>.json, one atomic write per slug."""
         by_slug, self.skipped_for_baseline = clean_tests(self.results)
         for slug, tests in sorted(by_slug.items()):
             path = self.dir / f"{slug}.json"
-            old = self.baseline(slug)  # a file we cannot read raises here and is never overwritten
+            # Read again, not the copy of the session's start: another session may have written it since
+            # (the caller holds faults.update_lock). A file we cannot read raises here and is never overwritten.
+            self._baselines.pop(slug, None)
+            old = self.baseline(slug)
             bl.write_atomic(path, bl.merge(old, slug, self.device, self.versions, tests))
             self.written.append(path)
         return self.written
@@ -189,7 +222,7 @@ class Gate:
 
     def finish(self, interrupted: bool) -> None:
         """Session end (Ctrl-C included): the run JSON always, the baselines when asked."""
-        if not self.results or self.opts.metrics_json is None:
+        if not (self.results or getattr(self, "_run_started", False)) or self.opts.metrics_json is None:
             return
         self.write_run(self.opts.metrics_json, interrupted)
         if self.opts.update and not interrupted:

@@ -42,8 +42,11 @@ def write_run(path: str | Path, doc: dict) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # left only when the write failed
     return path
 
 
@@ -75,7 +78,7 @@ def validate_run(doc, path="<run>") -> dict:
     """Check the shape of a metrics JSON; every problem names the file and the field."""
     if not isinstance(doc, dict):
         raise _fail(path, "top level must be a JSON object")
-    if doc.get("schema_version") != RUN_SCHEMA_VERSION:
+    if type(doc.get("schema_version")) is not int or doc["schema_version"] != RUN_SCHEMA_VERSION:  # not true, 1.0
         raise _fail(path, f"schema_version is {doc.get('schema_version')!r}, this report reads {RUN_SCHEMA_VERSION}")
     slug = doc.get("slug")
     if not isinstance(slug, str) or not _SLUG.match(slug):

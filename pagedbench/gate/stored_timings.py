@@ -64,8 +64,11 @@ def write_saved(path: str | Path, doc: dict) -> Path:
     """Write as pytest-benchmark does (indent 4, ASCII, no final newline), atomically."""
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=4, ensure_ascii=True))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(doc, indent=4, ensure_ascii=True))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)  # left only when the write failed
     return path
 
 

@@ -182,7 +182,8 @@ def sample_before(is_gpu: bool) -> Sample | None:
 
 def sample_after(is_gpu: bool) -> Sample | None:
     # After the test our own load may still hold the power cap: only other processes and
-    # thermal/hardware reasons count. A CPU needs no second look: its idle window is before.
+    # thermal/hardware reasons count. A CPU's look during and right after the work is the watch's
+    # (meters/neighbours.py): its last interval ends when the work does.
     return gpu_sample(under_load=True) if is_gpu else None
 
 

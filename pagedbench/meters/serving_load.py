@@ -128,12 +128,19 @@ def run_load(server: VllmServer, tokenizer: str, load: Load, slo: dict[str, floa
     vllm_serve.add_cli_args(parser)
     args = parser.parse_args(load.argv(server, tokenizer, slo))
     log = io.StringIO()
+    what = f"load {load.shape.name} at {load.request_rate} req/s"
     with MetricsSampler(server) as sampler, contextlib.redirect_stdout(log):
         try:
             result = asyncio.run(asyncio.wait_for(vllm_serve.main_async(args), timeout_s))
         except TimeoutError as exc:
-            raise PagedBenchError(f"load {load.shape.name} at {load.request_rate} req/s did not finish in "
-                                  f"{timeout_s:.0f} s") from exc
+            raise server.crashed(what) or PagedBenchError(f"{what} did not finish in {timeout_s:.0f} s") from exc
+        except Exception:
+            # A dead server shows as the client's connection errors: the server's own log says why.
+            if crash := server.crashed(what, wait_s=5.0):
+                raise crash from None
+            raise
+    if crash := server.crashed(what):
+        raise crash
     if result.get("failed") or result.get("completed", 0) < load.num_prompts:
         errors = [e for e in result.get("errors", []) if e][:3]
         raise PagedBenchError(f"{result.get('failed', '?')} of {load.num_prompts} requests failed: {errors}")

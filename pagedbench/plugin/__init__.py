@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pagedbench.plugin import options
+from pagedbench.plugin import faults, options
 from pagedbench.plugin.fixtures import (  # noqa: F401 (pytest finds a plugin's fixtures among its names)
     device,
     engine_pool,
@@ -66,6 +66,14 @@ def pytest_runtest_makereport(item, call):
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info.update(config.stash[SESSION].gate.machine_info())
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    faults.drop_contaminated(output_json)  # never this machine's stored timings
+
+
+def pytest_unconfigure(config):
+    faults.uninstall_sigterm()
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pagedbench.cli.numbers import non_negative_int, positive_float
 from pagedbench.gate import tolerance as tol
 from pagedbench.workloads.serving_mixes import parse_rates
 
@@ -33,10 +34,10 @@ def add_options(parser) -> None:
     g.addoption("--update-baselines", action="store_true", help="merge this run's metrics into baselines/<gpu>.json")
     g.addoption("--require-baseline", action="store_true", help="fail tests that have no baseline for this GPU")
     g.addoption("--strict-versions", action="store_true", help="fail when software versions differ from the baseline's")
-    g.addoption("--tolerance-k", type=float, default=tol.K,
+    g.addoption("--tolerance-k", type=positive_float, default=tol.K,
                 help=f"tolerance = max(metric floor, K x spread within a run, {tol.K_RUN} x run-to-run spread) "
                      "(default %(default)s)")
-    g.addoption("--confirm-runs", type=int, default=tol.CONFIRM_RUNS, metavar="N",
+    g.addoption("--confirm-runs", type=non_negative_int, default=tol.CONFIRM_RUNS, metavar="N",
                 help="re-measure a suspected regression up to N times; it fails only when most measurements "
                      "regress (default %(default)s; 0 fails on the first)")
     g.addoption("--strict-gpu", action="store_true",
@@ -69,8 +70,6 @@ def check_options(config) -> None:
             o.serving_rates = parse_rates(o.serving_rates)
         except ValueError as exc:
             raise pytest.UsageError(str(exc)) from exc
-    if o.confirm_runs < 0:
-        raise pytest.UsageError(f"--confirm-runs must be 0 or more, got {o.confirm_runs}")
     # Defaults relative to the rootdir (the checkout pytest runs in), not to where the plugin is installed.
     if o.baselines_dir is None:
         o.baselines_dir = str(config.rootpath / "baselines")

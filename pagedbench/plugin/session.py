@@ -15,7 +15,7 @@ from pagedbench.gate.gate import Gate, Options
 from pagedbench.meters import machine_health as health
 from pagedbench.meters.device_timing import drop_unmeasured
 from pagedbench.metrics.recorder import Recorder
-from pagedbench.plugin import options, targets
+from pagedbench.plugin import checks, faults, options, targets
 from pagedbench.plugin.remeasure import remeasure
 
 RECORDER = pytest.StashKey[Recorder]()
@@ -40,6 +40,11 @@ class SuiteSession:
             o.benchmark_storage = f"file://{Path(o.baselines_dir) / self.device.slug}"
         if o.update_baselines and not (o.benchmark_save or o.benchmark_autosave):
             o.benchmark_save = "baseline"
+        if not o.collectonly:
+            try:  # every output path and input store, before any engine starts (checks.py)
+                checks.check_session(o, options.metrics_json(config, self.device.slug))
+            except PagedBenchError as exc:
+                raise pytest.UsageError(str(exc)) from exc
         self.gate = Gate.for_device(o.baselines_dir, self.device, Options(
             k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions,
             strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs, sample_health=not o.trust_machine,
@@ -47,10 +52,16 @@ class SuiteSession:
         self.merged_timings = None
         if warning := health.startup_warning(self.device.is_gpu):
             warnings.warn(pytest.PytestWarning(warning), stacklevel=2)
-        try:  # a broken baseline for this machine stops the run before any engine starts
+        if not (o.benchmark_skip or o.collectonly):
+            self.gate.start_run()  # a run that stops short leaves no former run's JSON in its place
+        try:  # a broken baseline for this machine or --model stops the run before any engine starts
             self.gate.baseline(self.device.slug)
+            checks.check_model("--model", o.model)
         except PagedBenchError as exc:
             raise pytest.UsageError(str(exc)) from exc
+        faults.install_sigterm()  # a cancelled CI job: handled as Ctrl-C, servers stopped, run JSON written
+        # Around the session end: the interrupt's clean-up and the baselines folder's lock (faults.SessionEnd).
+        config.pluginmanager.register(faults.SessionEnd(lambda: self.gate.opts), "pagedbench.session-end")
 
     # ---- collection ----------------------------------------------------------------------
 
@@ -134,6 +145,8 @@ class SuiteSession:
 
     def summary(self, terminalreporter) -> None:
         self.gate.display(terminalreporter.write_line, terminalreporter.section)
+        if refused := self.config.stash.get(faults.REFUSED, None):
+            terminalreporter.write_line(refused, red=True)
         if self.merged_timings:
             written, removed = self.merged_timings
             terminalreporter.write_line(f"pytest-benchmark run merged into {written} "

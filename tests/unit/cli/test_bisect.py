@@ -29,11 +29,28 @@ ROOT = Path(__file__).resolve().parents[3]
 ])
 def test_step_verdict(tmp_path, returncode, spread, verdict):
     run = tmp_path / "step-run.json"
-    run.write_text(json.dumps({"tests": {"t[cpu]": {"metrics": {"tok_per_s": {
-        "value": 10.0, "unit": "tok/s", "direction": "higher", "spread": spread, "floor": 0.5}}}}}))
+    status, now = ("ok", 9.9) if returncode == 0 else ("regressed", 1.0)
+    run.write_text(json.dumps({"tests": {"t[cpu]": {"outcome": "passed", "metrics": {"tok_per_s": {
+        "value": now, "unit": "tok/s", "direction": "higher", "spread": spread, "floor": 0.5}},
+        "comparisons": [{"test_id": "t[cpu]", "metric": "tok_per_s", "unit": "tok/s", "direction": "higher",
+                         "baseline": 10.0, "now": now, "tolerance": 0.5, "status": status, "change": now / 10.0 - 1}]}}}))
     outcome, why = step_verdict(returncode, run)
     assert outcome == verdict
     assert ("too noisy" in why) == (returncode == 0 and spread > 0.3)
+    if verdict == 0:
+        assert why == "good (pytest exit 0: 1 metric(s) gated, nearest to a regression: t[cpu] tok_per_s 9.9 tok/s " \
+                      "vs 10 tok/s (-1.0 %, threshold ±50.0 %))"
+    if verdict == 1:
+        assert "t[cpu] tok_per_s 1 tok/s vs 10 tok/s (-90.0 %, threshold ±50.0 %)" in why
+
+
+def test_a_pass_that_gated_nothing_is_a_skip(tmp_path):
+    """`-- -k nothing`: every test skipped or deselected, pytest exit 0, nothing compared: not a good step."""
+    run = tmp_path / "step-run.json"
+    run.write_text(json.dumps({"tests": {"t[h100]": {"outcome": "skipped", "metrics": {}, "comparisons": []}}}))
+    outcome, why = step_verdict(0, run)
+    assert outcome == 125 and "no metric was compared" in why
+    assert step_verdict(0, tmp_path / "none.json")[0] == 125  # no run JSON at all
 
 
 def test_a_pass_with_an_ungated_two_mode_figure_is_a_skip(tmp_path):
@@ -146,10 +163,10 @@ def test_wheel_bisect_names_the_planted_version_and_skips_the_broken_one(tmp_pat
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(f"first bad wheel: {wheels[5]}")
     # Bad by the gate's confirmed regression of the stand-in's rate, not by an error in the step.
-    assert f"wheel 7/7 {wheels[6]}: bad (pytest exit 1: test_standin[cpu] calls_per_s -" in done.stdout
+    assert f"wheel 7/7 {wheels[6]}: bad (pytest exit 1: test_standin[cpu] calls_per_s " in done.stdout
     assert f"wheel 4/7 {wheels[3]}: skip (install failed)" in done.stdout  # after pip's own error line
-    assert f"wheel 5/7 {wheels[4]}: good (pytest exit 0)" in done.stdout
-    assert f"wheel 6/7 {wheels[5]}: bad (pytest exit 1: test_standin[cpu] calls_per_s -" in done.stdout
+    assert f"wheel 5/7 {wheels[4]}: good (pytest exit 0: 1 metric(s) gated" in done.stdout
+    assert f"wheel 6/7 {wheels[5]}: bad (pytest exit 1: test_standin[cpu] calls_per_s " in done.stdout
 
 
 @pytest.mark.parametrize("args", [["--wheels", "1,2", "--good", "HEAD"], ["--good", "HEAD"], []])
@@ -177,4 +194,37 @@ def test_commit_bisect_names_the_planted_commit(tmp_path):
         commits.append(_git(repo, "rev-parse", "HEAD"))
     lines = []
     assert bisect.bisect(repo, commits[0], commits[-1], ["test_standin.py", "-k", "cpu"], log=lines.append) == commits[3]
-    assert "step: bad (pytest exit 1: test_standin[cpu] calls_per_s -" in "\n".join(lines)
+    assert "step: bad (pytest exit 1: test_standin[cpu] calls_per_s " in "\n".join(lines)
+
+
+def _planted_repo(tmp_path, slow_from: int | None) -> tuple[Path, list[str]]:
+    repo = make_suite(tmp_path / "repo")
+    _git(repo, "init", "-q")
+    _git(repo, "config", "user.email", "bisect@pagedbench")
+    _git(repo, "config", "user.name", "bisect")
+    commits = []
+    for i in range(3):
+        slow = slow_from is not None and i >= slow_from
+        (repo / "standin.py").write_text(standin_module(i, 0.1 if slow else 0.01))
+        _git(repo, "add", ".")
+        _git(repo, "commit", "-qm", f"change {i}")
+        commits.append(_git(repo, "rev-parse", "HEAD"))
+    return repo, commits
+
+
+def test_a_selection_that_measures_nothing_stops_the_bisect(tmp_path):
+    """`bisect ... -- -k nothing` used to end with rc 0 and a "first bad commit" after measuring nothing."""
+    repo, commits = _planted_repo(tmp_path, slow_from=1)
+    done = subprocess.run([sys.executable, "-m", "pagedbench", "bisect", "--good", commits[0], "--bad", commits[-1],
+                           "--repo", str(repo), "--", "test_standin.py", "-k", "nothing"],
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "first bad commit" not in done.stdout, done.stdout + done.stderr
+    assert "measured no metric with this selection" in done.stderr, done.stderr
+
+
+def test_a_bad_end_that_is_not_bad_stops_the_bisect(tmp_path):
+    repo, commits = _planted_repo(tmp_path, slow_from=None)  # nothing slower anywhere
+    lines = []
+    with pytest.raises(PagedBenchError, match=f"the bad revision {commits[-1][:12]} did not come out bad .good"):
+        bisect.bisect(repo, commits[0], commits[-1], ["test_standin.py", "-k", "cpu"], log=lines.append)
+    assert any("metric(s) gated" in line for line in lines), lines
