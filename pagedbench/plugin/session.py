@@ -15,7 +15,7 @@ from pagedbench.gate.gate import Gate, Options
 from pagedbench.meters import machine_health as health
 from pagedbench.meters.device_timing import drop_unmeasured
 from pagedbench.metrics.recorder import Recorder
-from pagedbench.plugin import checks, faults, options, targets
+from pagedbench.plugin import checks, faults, options, selection, targets
 from pagedbench.plugin.remeasure import remeasure
 
 RECORDER = pytest.StashKey[Recorder]()
@@ -50,6 +50,7 @@ class SuiteSession:
             strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs, sample_health=not o.trust_machine,
             metrics_json=options.metrics_json(config, self.device.slug)))
         self.merged_timings = None
+        self.selection_note: str | None = None
         if warning := health.startup_warning(self.device.is_gpu):
             warnings.warn(pytest.PytestWarning(warning), stacklevel=2)
         if not (o.benchmark_skip or o.collectonly):
@@ -79,6 +80,15 @@ class SuiteSession:
         # No case here (a GPU-only test on a CPU machine): an empty set, whose one placeholder item
         # deselect() takes out of the run.
         metafunc.parametrize(names, [values[i] for i in keep], ids=[ids[i] for i in keep], indirect=["target"])
+
+    def select(self, items) -> None:
+        """Leave out what this command does not run (selection.py): the benchmark tiers under plain `pytest`,
+        tests without the benchmark fixture under --benchmark-only."""
+        sel = selection.select(self.config, items)
+        if sel.left_out:
+            self.config.hook.pytest_deselected(items=sel.left_out)
+            items[:] = sel.keep
+        self.selection_note = sel.note()
 
     def deselect(self, items) -> None:
         """Take out the placeholders of tests with no case for the devices collected, and the CPU cases
