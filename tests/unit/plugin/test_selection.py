@@ -43,7 +43,8 @@ def kept(cfg, items) -> list[str]:
     ({}, ["tests"], ARGS, ["tests/unit/test_own.py:plain"]),  # a folder above the tier does not name it
     # a path or node id under the tier names it
     ({}, ["tests/benchmarks"], ARGS,
-     ["tests/unit/test_own.py:plain", "tests/benchmarks/test_tier.py:bench", "tests/benchmarks/test_tier.py:plain", "tests/benchmarks/test_other.py:bench"]),
+     ["tests/unit/test_own.py:plain", "tests/benchmarks/test_tier.py:bench", "tests/benchmarks/test_tier.py:plain",
+      "tests/benchmarks/test_other.py:bench"]),
     ({}, ["tests/benchmarks/test_tier.py::test_x[cpu]"], ARGS,
      ["tests/unit/test_own.py:plain", "tests/benchmarks/test_tier.py:bench", "tests/benchmarks/test_tier.py:plain"]),
     ({"enable": True}, ["tests"], ARGS, [
