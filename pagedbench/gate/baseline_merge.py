@@ -57,8 +57,9 @@ def pooled_spreads(samples: dict[str, dict[str, list[bl.Metric]]], params: dict[
 
 
 def merge_runs(paths: list[Path], tests_glob: str = "*", calibration: bool = False
-               ) -> tuple[dict, dict, dict[str, bl.Tests], list[str]]:
-    """(device, versions, {slug: tests with noise}, skipped) from run files of one machine kind.
+               ) -> tuple[dict, dict, dict[str, bl.Tests], list[str], bl.About]:
+    """(device, versions, {slug: tests with noise}, skipped, about) from run files of one machine kind;
+    about: per test the commit of the newest run and the timing stats of its median run (middle_timing).
 
     Each test goes to its own slug's baseline: on a two-GPU machine (device slug h200) the
     tensor-parallel tests carry h200x2 and the one-GPU tests h200.
@@ -78,6 +79,8 @@ def merge_runs(paths: list[Path], tests_glob: str = "*", calibration: bool = Fal
     params: dict[str, dict] = {}
     slug_of: dict[str, str] = {}
     skipped: list[str] = []
+    about: bl.About = {}
+    timings: dict[str, list[dict]] = {}
     for doc, path in zip(docs, paths):
         chosen = {t: e for t, e in doc["tests"].items() if fnmatch.fnmatchcase(t, tests_glob)}
         by_slug, why = clean_tests(chosen, ("passed", "failed") if calibration else ("passed",))
@@ -87,6 +90,9 @@ def merge_runs(paths: list[Path], tests_glob: str = "*", calibration: bool = Fal
                 params[test_id], slug_of[test_id] = chosen[test_id].get("params", {}), test_slug
                 for name, m in metrics.items():
                     samples.setdefault(test_id, {}).setdefault(name, []).append(m)
+                about.setdefault(test_id, {}).update({"commit": doc["commit"]} if doc.get("commit") else {})
+                if chosen[test_id].get("timing_stats"):
+                    timings.setdefault(test_id, []).append(chosen[test_id]["timing_stats"])
     pooled = pooled_spreads(samples, params)
     tests: dict[str, bl.Tests] = {}
     for t, metrics in samples.items():
@@ -96,17 +102,27 @@ def merge_runs(paths: list[Path], tests_glob: str = "*", calibration: bool = Fal
     probes = [d["gpu"]["speed_probe"] for d in docs if d["gpu"].get("speed_probe")]
     if probes:
         device["speed_probe"] = statistics.median(probes)
-    return device, docs[-1].get("versions", {}), tests, skipped
+    for test_id, stats in timings.items():
+        about[test_id]["timing_stats"] = middle_timing(stats)
+    return device, docs[-1].get("versions", {}), tests, skipped, about
+
+
+def middle_timing(stats: list[dict]) -> dict:
+    """Of several runs' timing stats, the run whose median time is the median one (the lower middle of
+    an even count): a whole measurement, as pytest-benchmark saved it, beside the metrics' medians."""
+    return sorted(stats, key=lambda s: s["median"])[(len(stats) - 1) // 2]
 
 
 def write_baseline(paths: list[Path], baselines_dir: Path, tests_glob: str = "*",
                    calibration: bool = False) -> tuple[list[Path], list[str]]:
     """baselines/<slug>.json for every slug the runs' clean tests carry; ([paths written], notes)."""
-    device, versions, by_slug, skipped = merge_runs(paths, tests_glob, calibration)
+    device, versions, by_slug, skipped, about = merge_runs(paths, tests_glob, calibration)
     written = []
     for slug, tests in sorted(by_slug.items()):
         path = Path(baselines_dir) / f"{slug}.json"
-        bl.write_atomic(path, bl.merge(bl.load(path), slug, device, versions, tests))
+        with bl.update_lock(baselines_dir):
+            bl.write_atomic(path, bl.merge(bl.load(path), slug, device, versions, tests,
+                                           {t: about[t] for t in tests if about.get(t)}))
         counts = sorted({m.runs for ms in tests.values() for m in ms.values()})
         skipped.append(f"{slug}: {len(tests)} tests merged from {'/'.join(map(str, counts))} run(s) each")
         alone = sorted(t for t, ms in tests.items() if any(m.one_run for m in ms.values()))
