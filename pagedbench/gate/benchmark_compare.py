@@ -70,7 +70,10 @@ def compare_storage(baselines_dir: Path, slug: str, identity: str) -> Path:
 
     paths = [Path(baselines_dir) / f"{slug}.json", *sorted(Path(baselines_dir).glob(f"{slug}x[0-9]*.json"))]
     baselines = [b for b in map(bl.load, paths) if b is not None]
-    folder = Path(tempfile.mkdtemp(prefix="pagedbench-compare-"))
+    try:  # under the working directory: pytest-benchmark names a storage by its path relative to it
+        folder = Path(tempfile.mkdtemp(prefix=".pagedbench-compare-", dir=Path.cwd()))
+    except OSError:
+        folder = Path(tempfile.mkdtemp(prefix="pagedbench-compare-"))
     (folder / get_machine_id()).mkdir()
     text = json.dumps(saved_run(baselines, identity), indent=4, ensure_ascii=True)
     (folder / get_machine_id() / f"0001_{SAVE_NAME}.json").write_text(text)
@@ -95,8 +98,8 @@ def _read_saved(path: Path) -> dict:
             or not isinstance(doc.get("machine_info"), dict):
         raise PagedBenchError(f"{path}: not a pytest-benchmark saved run (no 'benchmarks' or 'machine_info')")
     for i, bench in enumerate(doc["benchmarks"]):
-        if why := schemas.problem(bench.get("stats"), "stats"):
-            raise PagedBenchError(f"{path}: benchmarks[{i}].stats{why.removeprefix('(top level)')}")
+        if why := schemas.problem(bench.get("stats"), "stats", ("benchmarks", i, "stats")):
+            raise PagedBenchError(f"{path}: {why}")
     return doc
 
 

@@ -50,12 +50,13 @@ def field_path(parts) -> str:
     return out or "(top level)"
 
 
-def problem(doc, name: str) -> str | None:
-    """The most telling schema violation of doc as '<field>: <what is wrong>', or None when it is valid."""
+def problem(doc, name: str, at: tuple = ()) -> str | None:
+    """The most telling schema violation of doc as '<field>: <what is wrong>', or None when it is valid;
+    `at` is where doc sits in a larger document."""
     error = best_match(validator(name).iter_errors(doc))
     if error is None:
         return None
-    return f"{field_path(error.absolute_path)}: {error.message}"
+    return f"{field_path((*at, *error.absolute_path))}: {error.message}"
 
 
 class _NotFinite(str):
