@@ -265,7 +265,7 @@ def merge(old: Baseline | None, slug: str, device: dict, versions: dict, measure
     kept = dict(prior.tests) if prior else {}
     kept.update(bound)
     recorded_settings = {t: v for t, v in (prior.settings if prior else {}).items() if t not in measured}
-    recorded_settings.update({t: settings[t] for t in measured if settings and settings.get(t)})
+    recorded_settings.update({t: settings[t] for t in measured if settings and settings.get(t) is not None})
     commits = {t: v for t, v in (prior.commits if prior else {}).items() if t not in measured}
     commits.update({t: commit for t in measured if commit})
     if kept or recorded_settings or commits:

@@ -117,6 +117,7 @@ class SuiteSession:
         rec = item.stash.get(RECORDER, None)
         if rec is None or not rec.metrics:
             return None
+        rec.params.setdefault("settings", [])  # recorded even when empty: "started no engine" is a setting too
         for start in item.stash.get(fixtures.STARTS, []):
             rec.started(start)
         return self.gate.judge(rec, remeasure=lambda: remeasure(item))
