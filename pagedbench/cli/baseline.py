@@ -11,7 +11,9 @@ def register(sub) -> None:
                                     "metric gets the median of the runs and their relative spread, which the gate's "
                                     "tolerance covers, and each test the timing stats of its median run, which "
                                     "--benchmark-compare shows. Failed, contaminated and unstable results are left out.")
-    bs.add_argument("runs", nargs="*", metavar="RUN.json", help="a run's --metrics-json output")
+    bs.add_argument("runs", nargs="*", metavar="RUN.json[@MACHINE]",
+                    help="a run's --metrics-json output; @MACHINE names the machine of a run that did not record "
+                         "its machine_id, so the baseline can count the machines its figures come from")
     bs.add_argument("--baselines-dir", metavar="DIR", default="baselines", help="default: baselines")
     bs.add_argument("--calibration", action="store_true",
                     help="the runs measured one commit on one machine: take the clean figures of tests they failed "

@@ -39,9 +39,6 @@ from pagedbench.gate.run_file import current_test_id
 SCHEMA_VERSION = 3
 READS = (1, 2, SCHEMA_VERSION)
 DIRECTIONS = ("higher", "lower", "equal")  # equal: any change beyond tolerance is a regression
-# What a test entry keeps beside its metrics: settings and commit the figures were measured with, and
-# (machine entries) pytest-benchmark's stats of the newest clean measurement.
-ABOUT = ("settings", "commit", "timing_stats")
 
 
 @dataclass(frozen=True)
@@ -54,8 +51,8 @@ class Metric:
     portable: bool = False     # the same on every machine of the slug (see the module docstring)
     run_spread: float = 0.0    # relative spread between separate runs (baselines merged from several)
     runs: int = 1              # how many runs the value and run_spread come from
-    machines: int = 1          # on how many distinct machines those runs were measured
-    gated: bool = True         # False: a report-only figure (a ratio shown, never failed on)
+    machines: int = 1          # on how many distinct machines those runs were measured (0: not recorded)
+    gated: bool = True         # False: a ratio reported beside its two sides, each gated where measured
 
     @property
     def one_run(self) -> bool:
@@ -69,7 +66,6 @@ class Metric:
 
 
 Tests = dict[str, dict[str, Metric]]
-About = dict[str, dict]  # test id -> {settings, commit, timing_stats} (ABOUT), each optional
 
 
 @dataclass
@@ -79,10 +75,24 @@ class Machine:
     device: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     tests: Tests = field(default_factory=dict)
-    about: About = field(default_factory=dict)
+    # Per test: the engine and server starts its figures were measured with (metrics.settings), and the
+    # suite's commit that measured them. Portable tests keep theirs here too: defaults depend on the device.
+    settings: dict[str, list] = field(default_factory=dict)
+    commits: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, dict] = field(default_factory=dict)  # pytest-benchmark's stats of the newest clean run
 
     def timing(self, test_id: str) -> dict | None:
-        return self.about.get(test_id, {}).get("timing_stats")
+        return self.timings.get(test_id)
+
+    def entries(self) -> dict:
+        """The tests object of the file: per test its metrics and what measured them."""
+        out = {}
+        for t in sorted(set(self.tests) | set(self.settings) | set(self.commits) | set(self.timings)):
+            out[t] = {"metrics": _dump(self.tests.get(t, {}))}
+            for key, held in (("settings", self.settings), ("commit", self.commits), ("timing_stats", self.timings)):
+                if held.get(t) is not None:
+                    out[t][key] = held[t]
+        return out
 
 
 @dataclass
@@ -91,12 +101,11 @@ class Baseline:
     versions: dict = field(default_factory=dict)
     tests: Tests = field(default_factory=dict)              # portable metrics
     machines: dict[str, Machine] = field(default_factory=dict)
-    about: About = field(default_factory=dict)              # of the portable figures
 
     def to_json(self) -> str:
         doc = {"schema_version": SCHEMA_VERSION, "slug": self.slug, "versions": self.versions,
-               "tests": _dump(self.tests, self.about),
-               "machines": {i: {"device": m.device, "versions": m.versions, "tests": _dump(m.tests, m.about)}
+               "tests": {t: {"metrics": _dump(ms)} for t, ms in self.tests.items()},
+               "machines": {i: {"device": m.device, "versions": m.versions, "tests": m.entries()}
                             for i, m in self.machines.items()}}
         return json.dumps(doc, indent=2, sort_keys=True, allow_nan=False) + "\n"
 
@@ -116,9 +125,8 @@ class Baseline:
         return machine.versions if machine else self.versions
 
 
-def _dump(tests: Tests, about: About) -> dict:
-    return {t: {"metrics": {n: asdict(m) for n, m in tests.get(t, {}).items()}, **about.get(t, {})}
-            for t in set(tests) | set(about)}
+def _dump(metrics: dict[str, Metric]) -> dict:
+    return {n: asdict(m) for n, m in metrics.items()}
 
 
 def device_identity(device: dict) -> str:
@@ -140,21 +148,27 @@ def _metrics(doc: dict, portable_default: bool | None) -> dict[str, Metric]:
         floor = m.get("floor", tol.DEFAULT)
         # schema 1 did not say; its exact counts and 0-floor figures were the portable ones
         portable = m["direction"] == "equal" or floor == 0.0 if portable_default is None else portable_default
-        out[name] = Metric(**{"floor": floor, "portable": portable, **m})
+        # machines: 0 when the file did not record it
+        out[name] = Metric(**{"floor": floor, "portable": portable, "machines": 0, **m})
     return out
 
 
-def _tests(doc: dict, version: int, portable_default: bool | None) -> tuple[Tests, About]:
-    """(metrics, about) of a `tests` object; schema 1 and 2 held the metrics alone per test."""
-    tests, about = {}, {}
-    for test_id, entry in doc.items():
-        test_id = current_test_id(test_id)
-        metrics = entry["metrics"] if version >= 3 else entry
-        if metrics:
-            tests[test_id] = _metrics(metrics, portable_default)
-        if version >= 3 and (extra := {k: entry[k] for k in ABOUT if k in entry}):
-            about[test_id] = extra
-    return tests, about
+def _tests(doc: dict, version: int, portable_default: bool | None) -> Tests:
+    """The metrics of a `tests` object; schema 1 and 2 held them alone per test, schema 3 under 'metrics'."""
+    return {current_test_id(t): _metrics(entry["metrics"] if version >= 3 else entry, portable_default)
+            for t, entry in doc.items() if (entry["metrics"] if version >= 3 else entry)}
+
+
+def _machine(m: dict, version: int) -> Machine:
+    if version >= 3:
+        held = {key: {current_test_id(t): e[key] for t, e in m["tests"].items() if key in e}
+                for key in ("settings", "commit", "timing_stats")}
+        return Machine(m["device"], m["versions"], _tests(m["tests"], version, False), held["settings"],
+                       held["commit"], held["timing_stats"])
+    # schema 2 kept settings and commits beside the tests, keyed by test id
+    return Machine(m["device"], m["versions"], _tests(m["tests"], version, False),
+                   {current_test_id(t): v for t, v in m.get("settings", {}).items()},
+                   {current_test_id(t): v for t, v in m.get("commits", {}).items()})
 
 
 def _split(tests: Tests) -> tuple[Tests, Tests]:
@@ -179,13 +193,11 @@ def parse(text: str, path: Path | str = "<baseline>") -> Baseline:
     if why := schemas.problem(doc, "baseline"):
         raise BaselineError(f"{path}: {why}")
     if version == 1:  # one machine, no identity recorded beyond the device dict
-        portable, bound = _split(_tests(doc["tests"], 1, None)[0])
+        portable, bound = _split(_tests(doc["tests"], 1, None))
         machines = {device_identity(doc["gpu"]): Machine(doc["gpu"], doc["versions"], bound)} if bound else {}
         return Baseline(doc["slug"], doc["versions"], portable, machines)
-    machines = {ident: Machine(m["device"], m["versions"], *_tests(m["tests"], version, False))
-                for ident, m in doc["machines"].items()}
-    tests, about = _tests(doc["tests"], version, True)
-    return Baseline(doc["slug"], doc["versions"], tests, machines, about)
+    machines = {ident: _machine(m, version) for ident, m in doc["machines"].items()}
+    return Baseline(doc["slug"], doc["versions"], _tests(doc["tests"], version, True), machines)
 
 
 def load(path: Path) -> Baseline | None:
@@ -245,36 +257,25 @@ def _mode_for(path: Path) -> int:
 
 
 def merge(old: Baseline | None, slug: str, device: dict, versions: dict, measured: Tests,
-          about: About | None = None) -> Baseline:
+          settings: dict[str, list] | None = None, commit: str = "",
+          timings: dict[str, dict | None] | None = None) -> Baseline:
     """Old baseline with the measured tests replaced: portable metrics for every machine, the
-    rest under this device's identity. Tests not run this time are kept. `about` (per test: settings,
-    commit, timing_stats) replaces what the old baseline said of those tests; timing stats are
-    machine-bound, settings and commit are kept on both sides."""
+    rest under this device's identity, with the settings and commit they were measured with and
+    pytest-benchmark's timing stats. Tests not run this time are kept, and so is the timing of a
+    test measured this time without one."""
     portable, bound = _split(measured)
-    about = about or {}
-    shared = {t: {k: v for k, v in a.items() if k != "timing_stats"} for t, a in about.items()}
-    tests = {**(old.tests if old else {}), **portable}
-    kept_about = {**(old.about if old else {}), **{t: shared[t] for t in portable if shared.get(t)}}
-    machines = dict(old.machines) if old else {}
     ident = device_identity(device)
-    bound_about = {t: a for t, a in about.items() if a and (t in bound or "timing_stats" in a)}
-    if bound or bound_about:
-        prior = machines.get(ident) or Machine()
-        machines[ident] = Machine({k: v for k, v in device.items() if k != "health"}, versions,
-                                  {**prior.tests, **bound}, {**prior.about, **bound_about})
-    return Baseline(slug, versions, tests, machines, kept_about)
-
-
-def about_from_run(results: dict[str, dict], tests: Tests, commit: str = "") -> About:
-    """What a baseline keeps beside the metrics of `tests`, taken from their run entries: the commit
-    and pytest-benchmark's timing stats (only clean tests are in `tests`: a contaminated timing never
-    enters the store)."""
-    about: About = {}
-    for test_id in tests:
-        entry = results.get(test_id, {})
-        a = {"commit": commit} if commit else {}
-        if entry.get("timing_stats"):
-            a["timing_stats"] = entry["timing_stats"]
-        if a:
-            about[test_id] = a
-    return about
+    tests = dict(old.tests) if old else {}
+    tests.update(portable)
+    machines = dict(old.machines) if old else {}
+    prior = machines.get(ident) or Machine()
+    kept = {**prior.tests, **bound}
+    recorded_settings = {t: v for t, v in prior.settings.items() if t not in measured}
+    recorded_settings.update({t: settings[t] for t in measured if settings and settings.get(t) is not None})
+    commits = {t: v for t, v in prior.commits.items() if t not in measured}
+    commits.update({t: commit for t in measured if commit})
+    timed = {**prior.timings, **{t: v for t, v in (timings or {}).items() if v is not None}}
+    if kept or recorded_settings or commits or timed:
+        machines[ident] = Machine({k: v for k, v in device.items() if k != "health"}, versions, kept,
+                                  recorded_settings, commits, timed)
+    return Baseline(slug, versions, tests, machines)

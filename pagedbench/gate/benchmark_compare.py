@@ -41,9 +41,8 @@ def stored_timings(baseline: bl.Baseline, identity: str) -> dict[str, tuple[str,
     found: dict[str, tuple[str, dict]] = {}
     others = sorted(i for i in baseline.machines if i != identity)
     for ident in [identity, *others] if identity in baseline.machines else others:
-        for test_id, about in baseline.machines[ident].about.items():
-            if "timing_stats" in about and test_id not in found:
-                found[test_id] = (ident, about["timing_stats"])
+        for test_id, stats in baseline.machines[ident].timings.items():
+            found.setdefault(test_id, (ident, stats))
     return found
 
 
@@ -108,13 +107,13 @@ def import_saved(baseline: bl.Baseline | None, slug: str, saved: dict) -> tuple[
     records (the suite put it there); contaminated timings are left out. (baseline, timings imported)."""
     device = saved["machine_info"].get("gpu") or {}
     versions = saved["machine_info"].get("software") or {}
-    about = {current_test_id(b["fullname"]): {"timing_stats": b["stats"]} for b in saved["benchmarks"]
-             if not (b.get("extra_info") or {}).get("contaminated")}
+    timings = {current_test_id(b["fullname"]): b["stats"] for b in saved["benchmarks"]
+               if not (b.get("extra_info") or {}).get("contaminated")}
     if baseline is not None and (known := baseline.machine(bl.device_identity(device))):
         device, versions = known.device, known.versions  # the metrics' own device stays as it was recorded
-    base = bl.merge(baseline, slug, device, versions, {}, about)
+    base = bl.merge(baseline, slug, device, versions, {}, timings=timings)
     base.versions = baseline.versions if baseline is not None else versions  # no new figure was written
-    return base, len(about)
+    return base, len(timings)
 
 
 def import_stored_runs(folder: Path, baselines_dir: Path) -> list[str]:

@@ -12,7 +12,8 @@ from pagedbench.gate import tolerance as tol
 if TYPE_CHECKING:
     from pagedbench.gate.baseline_file import Metric
 
-STATUSES = ("ok", "regressed", "improved", "new", "not_compared", "unstable")
+# reported: a ratio whose two sides are gated where they are measured (Metric.gated False)
+STATUSES = ("ok", "regressed", "improved", "new", "not_compared", "unstable", "reported")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ def compare_metric(test_id: str, name: str, base: Metric | None, now: Metric, k:
         return Comparison(test_id, name, now.unit, now.direction, None, now.value, now.floor, "new")
     band = tolerance(base, now, k)
     c = Comparison(test_id, name, now.unit, base.direction, base.value, now.value, band, "ok", one_run=base.one_run)
+    if not now.gated:
+        return replace(c, status="reported")
     change = c.change
     if abs(change) <= band:
         return c

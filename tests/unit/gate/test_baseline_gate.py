@@ -73,6 +73,12 @@ def tok_s(d):
     return d["tests"]["t[h100]"]["metrics"]["tok_s"]
 
 
+def machine(d):
+    """The test's entry under a machine, where what measured it is kept."""
+    d["machines"]["H100, 700 W"] = {"device": {}, "versions": {}, "tests": {"t[h100]": {"metrics": {}}}}
+    return d["machines"]["H100, 700 W"]["tests"]["t[h100]"]
+
+
 FIELD = r"tests\['t\[h100\]'\]\.metrics\.tok_s"  # the field as the message names it
 
 
@@ -88,10 +94,12 @@ FIELD = r"tests\['t\[h100\]'\]\.metrics\.tok_s"  # the field as the message name
     (lambda d: tok_s(d).update(direction="up") or d, FIELD + r"\.direction: 'up' is not one of"),
     (lambda d: tok_s(d).pop("unit") and d, FIELD + ": 'unit' is a required property"),
     (lambda d: tok_s(d).update(runs=True) or d, FIELD + r"\.runs: True is not of type 'integer'"),
-    (lambda d: tok_s(d).update(machines=0) or d, FIELD + r"\.machines: 0 is less than the minimum of 1"),
+    (lambda d: tok_s(d).update(machines=-1) or d, FIELD + r"\.machines: -1 is less than the minimum of 0"),
     (lambda d: tok_s(d).update(gated="no") or d, FIELD + r"\.gated: 'no' is not of type 'boolean'"),
-    (lambda d: d["tests"]["t[h100]"].update(commit=3) or d, r"\.commit: 3 is not of type 'string'"),
-    (lambda d: d["tests"]["t[h100]"].update(timing_stats={"min": 1}) or d, r"timing_stats: 'max' is a required"),
+    (lambda d: machine(d).update(commit=3) or d, r"\.commit: 3 is not of type 'string'"),
+    (lambda d: machine(d).update(settings={"a": 1}) or d, r"\.settings: \{'a': 1\} is not of type 'array'"),
+    (lambda d: machine(d).update(timing_stats={"min": 1}) or d, r"timing_stats: 'max' is a required"),
+    (lambda d: d["tests"]["t[h100]"].update(commit="c") or d, r"tests\['t\[h100\]'\]: Additional properties"),
     (lambda d: (d.pop("machines"), d)[1], "'machines' is a required property"),
 ])
 def test_bad_baseline_names_file_and_field(tmp_path, mutate, message):

@@ -53,7 +53,7 @@ def test_import_reads_old_ids_keeps_metrics_and_leaves_contaminated_out(tmp_path
     base = bl.load(tmp_path / "baselines" / "h100.json")
     machine = base.machine(H100_ID)
     assert machine.timing("tests/benchmarks/test_throughput.py::test_hf[h100]") == stats(0.5)
-    assert set(machine.about) == {"tests/benchmarks/test_throughput.py::test_hf[h100]"}  # the busy one stayed out
+    assert set(machine.timings) == {"tests/benchmarks/test_throughput.py::test_hf[h100]"}  # the busy one stayed out
     assert machine.tests == {k: {"tok_s": v["tok_s"]} for k, v in metrics.items()}
     assert base.versions == {"vllm": "0.27.0"}  # an import writes no figure: the versions of the figures stay
 
@@ -76,18 +76,18 @@ def test_import_names_the_file_and_field_of_bad_stats(tmp_path):
 
 
 def test_compare_prefers_this_identity_and_falls_back_to_another():
-    base = bl.merge(None, "h100", H100, {}, {}, {"t::a": {"timing_stats": stats(1.0)}, "t::b": {"timing_stats": stats(2.0)}})
-    base = bl.merge(base, "h100", {**H100, "power_limit_w": 350.0}, {}, {}, {"t::a": {"timing_stats": stats(3.0)}})
+    base = bl.merge(None, "h100", H100, {}, {}, timings={"t::a": stats(1.0), "t::b": stats(2.0)})
+    base = bl.merge(base, "h100", {**H100, "power_limit_w": 350.0}, {}, {}, timings={"t::a": stats(3.0)})
     found = bc.stored_timings(base, "NVIDIA H100 80GB HBM3, 350 W")
     assert found == {"t::a": ("NVIDIA H100 80GB HBM3, 350 W", stats(3.0)), "t::b": (H100_ID, stats(2.0))}
     assert bc.stored_timings(base, "another GPU")["t::a"] == ("NVIDIA H100 80GB HBM3, 350 W", stats(3.0))
 
 
 def test_the_synthesised_run_reads_as_pytest_benchmark_reads_a_saved_run(tmp_path):
-    base = bl.merge(None, "h100", H100, {}, {}, {"t::a": {"timing_stats": stats(1.0)}})
+    base = bl.merge(None, "h100", H100, {}, {}, timings={"t::a": stats(1.0)})
     bl.write_atomic(tmp_path / "h100.json", base)
     bl.write_atomic(tmp_path / "h100x2.json", bl.merge(None, "h100x2", H100, {}, {},
-                                                       {"t::tp[h100x2]": {"timing_stats": stats(4.0)}}))
+                                                       timings={"t::tp[h100x2]": stats(4.0)}))
     folder = bc.compare_storage(tmp_path, "h100", H100_ID)
     try:
         storage = FileStorage(folder, Logger(), default_machine_id=get_machine_id())
@@ -125,7 +125,7 @@ def test_chunked_updates_then_compare_shows_both_from_the_one_store(pytester, mo
         pytester.runpytest_subprocess(*base, "-k", chunk, "--update-baselines").assert_outcomes(passed=1, deselected=1)
     assert [p.name for p in baselines.iterdir() if not p.name.startswith(".")] == ["cpu.json"]  # no storage folder
     machine = bl.load(baselines / "cpu.json").machine(current_device().identity)
-    assert {t.split("::")[-1] for t in machine.about if machine.timing(t)["rounds"] >= 1} == {
+    assert {t.split("::")[-1] for t in machine.timings if machine.timing(t)["rounds"] >= 1} == {
         "test_blocks[cpu]", "test_throughput[cpu]"}
     compared = pytester.runpytest_subprocess(*base, "--benchmark-compare")
     compared.assert_outcomes(passed=2)

@@ -61,5 +61,5 @@ def test_two_writers_keep_both_selections(tmp_path):
     both = {"test_two.py::test_first[cpu]", "test_two.py::test_second[cpu]"}
     tests = {t for m in base.machines.values() for t in m.tests}
     assert tests == both, tests
-    timed = {t for m in base.machines.values() for t in m.about if m.timing(t)}
+    timed = {t for m in base.machines.values() for t in m.timings if m.timing(t)}
     assert timed == both, timed

@@ -151,6 +151,6 @@ def test_contaminated_timings_stay_out_of_the_stored_run(tmp_path):
                          timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     base = bl.load(tmp_path / "baselines" / "cpu.json")
-    timed = [t for m in base.machines.values() for t in m.about if m.timing(t)]
+    timed = [t for m in base.machines.values() for t in m.timings if m.timing(t)]
     assert timed == ["test_b.py::test_clean[cpu]"], timed
     assert not any("test_busy" in t for m in base.machines.values() for t in m.tests)
