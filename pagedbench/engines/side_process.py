@@ -38,7 +38,7 @@ def _workload(name: str, pairs: list, max_seq_len: int) -> Workload:
 
 
 def main(argv: list[str]) -> None:
-    from pagedbench.engines.vllm_offline import EngineSettings
+    from pagedbench.engines.engine_settings import EngineSettings
     from pagedbench.meters.device_timing import side_rounds
     from pagedbench.metrics.token_agreement import checked_ids
 

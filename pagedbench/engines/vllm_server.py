@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from pagedbench.engines.changed_settings import common_changes
 from pagedbench.engines.environment import IN_PROCESS, child_env
-from pagedbench.engines.vllm_offline import common_changes
 from pagedbench.errors import StartError
 
 HTTP_TIMEOUT_S = 5.0       # /health and /metrics answer in milliseconds on a live server

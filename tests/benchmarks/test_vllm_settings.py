@@ -10,9 +10,10 @@ import dataclasses
 
 import pytest
 
+from pagedbench.engines.changed_settings import changed_settings
+from pagedbench.engines.engine_settings import block_pool_settings, expected_blocks, serving_settings
 from pagedbench.engines.side_process import SideResult
 from pagedbench.engines.vllm_bench_startup import run_startup
-from pagedbench.engines.vllm_offline import block_pool_settings, changed_settings, expected_blocks, serving_settings
 from pagedbench.gate import tolerance as tol
 from pagedbench.meters.device_timing import side_rounds, timed_rounds
 from pagedbench.metrics.token_agreement import Agreement, checked_ids
