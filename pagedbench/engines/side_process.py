@@ -37,10 +37,18 @@ def _workload(name: str, pairs: list, max_seq_len: int) -> Workload:
     return Workload(name, tuple(Request(tuple(p), o) for p, o in pairs), max_seq_len, 0)
 
 
+def side_rounds(fn, rounds: int, warmup: int = 1) -> list:
+    """The same rounds as meters.device_timing.timed_rounds, for the second side of a comparison inside one test:
+    pytest-benchmark times one function per test, and two 8B engines do not fit one GPU together,
+    so the sides run one after the other, each bracketed by the same `timed_generate`."""
+    for _ in range(warmup):
+        fn()
+    return [fn() for _ in range(rounds)]
+
+
 def main(argv: list[str]) -> None:
     from pagedbench.engines.engine_settings import EngineSettings
-    from pagedbench.meters.device_timing import side_rounds
-    from pagedbench.metrics.token_agreement import checked_ids
+    from pagedbench.engines.output_check import checked_ids
 
     spec = json.loads(Path(argv[0]).read_text())
     settings = EngineSettings(**spec["settings"])

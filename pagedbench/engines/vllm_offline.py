@@ -13,7 +13,7 @@ from pagedbench.engines.engine_settings import EngineSettings
 from pagedbench.engines.environment import IN_PROCESS, prepare_in_process
 from pagedbench.engines.processes import descendants, reap_new
 from pagedbench.errors import PagedBenchError, StartError
-from pagedbench.metrics.trace import RunStats, StepSample
+from pagedbench.trace import RunStats, StepSample
 from pagedbench.workloads.requests import Workload
 
 

@@ -20,12 +20,16 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
 from pagedbench.engines.changed_settings import common_changes
 from pagedbench.engines.environment import IN_PROCESS, child_env
 from pagedbench.errors import StartError
+
+if TYPE_CHECKING:  # the serving sizes import the load's request shapes, whose module imports this one
+    from pagedbench.workloads.serving_mixes import ServingSizes
 
 HTTP_TIMEOUT_S = 5.0       # /health and /metrics answer in milliseconds on a live server
 STOP_GRACE_S = 30.0        # vLLM's own shutdown (engine core, workers) within this
@@ -88,6 +92,17 @@ class ServerSettings:
             out.append(dict(name="enable_prefix_caching", value=False, vllm_default=True,
                             why="the prefix-caching off side of the on/off comparison"))
         return out + [dict(name=k, value=v, vllm_default=None, why=ENV_WHY.get(k, "")) for k, v in self.env]
+
+
+def server_settings(model: str, served_name: str, sizes: ServingSizes, kind: str, load_format: str,
+                    log_dir: str, prefix_caching: bool = True) -> ServerSettings:
+    """`vllm serve` as the tier runs it: vLLM's defaults except what ServerSettings.changed() lists."""
+    env = (("VLLM_CPU_OMP_THREADS_BIND", "0"), (IN_PROCESS, "0")) if kind == "cpu" else ()
+    name = f"server-{'cache_on' if prefix_caching else 'cache_off'}.log"
+    return ServerSettings(model=model, served_name=served_name, kind=kind, block_size=sizes.block_size,
+                          kv_cache_bytes=sizes.kv_cache_bytes, enable_prefix_caching=prefix_caching,
+                          load_format=load_format, enforce_eager=sizes.enforce_eager, env=env,
+                          log_path=f"{log_dir}/{name}", start_timeout_s=sizes.start_timeout_s)
 
 
 class ServerError(StartError):

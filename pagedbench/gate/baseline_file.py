@@ -23,33 +23,9 @@ from pathlib import Path
 from pagedbench.errors import BaselineError
 from pagedbench.gate import tolerance as tol
 from pagedbench.gate.run_file import current_test_id
+from pagedbench.metrics.metric import DIRECTIONS, Metric
 
 SCHEMA_VERSION = 2
-DIRECTIONS = ("higher", "lower", "equal")  # equal: any change beyond tolerance is a regression
-
-
-@dataclass(frozen=True)
-class Metric:
-    value: float
-    unit: str
-    direction: str
-    spread: float = 0.0        # relative (stdev / mean) over the rounds of one run; 0 for exact counts
-    floor: float = tol.DEFAULT
-    portable: bool = False     # the same on every machine of the slug (see the module docstring)
-    run_spread: float = 0.0    # relative spread between separate runs (baselines merged from several)
-    runs: int = 1              # how many runs the value and run_spread come from
-
-    @property
-    def one_run(self) -> bool:
-        """A noisy figure with no run-to-run spread (one run, no neighbour measured in more): only its
-        floor stands for that noise."""
-        return self.runs < 2 and self.run_spread == 0 and self.direction != "equal"
-
-    def __post_init__(self):
-        if self.direction not in DIRECTIONS:
-            raise BaselineError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
-
-
 Tests = dict[str, dict[str, Metric]]
 
 

@@ -3,7 +3,7 @@ long context, start-up. Every speed figure of a configuration comes with its out
 the greedy tokens of fixed requests against a reference configuration (pagedbench.metrics.token_agreement).
 
 One side of each comparison goes through pytest-benchmark's fixture, the other through the same
-`timed_generate` rounds (meters.side_rounds): two 8B engines do not fit one GPU together.
+`timed_generate` rounds (engines.side_process.side_rounds): two 8B engines do not fit one GPU together.
 """
 
 import dataclasses
@@ -12,11 +12,12 @@ import pytest
 
 from pagedbench.engines.changed_settings import changed_settings
 from pagedbench.engines.engine_settings import block_pool_settings, expected_blocks, serving_settings
-from pagedbench.engines.side_process import SideResult
+from pagedbench.engines.output_check import checked_ids
+from pagedbench.engines.side_process import SideResult, side_rounds
 from pagedbench.engines.vllm_bench_startup import run_startup
 from pagedbench.gate import tolerance as tol
-from pagedbench.meters.device_timing import side_rounds, timed_rounds
-from pagedbench.metrics.token_agreement import Agreement, checked_ids
+from pagedbench.meters.device_timing import timed_rounds
+from pagedbench.metrics.token_agreement import Agreement
 from pagedbench.prediction import kv_arithmetic as kv
 from pagedbench.workloads import requests as workloads
 from pagedbench.workloads import tier_sizes as tiers
