@@ -2,7 +2,7 @@
 
     python -m pagedbench.engines.side_process SPEC.json OUT.json
 
-On a GPU (vLLM 0.26.0, torch 2.11, H200, 2026-11-30) a compiled engine started after a compiled bf16
+On a GPU (vLLM 0.26.0, torch 2.11, H200; docs/hardware-notes.md, "Incidents") a compiled engine started after a compiled bf16
 engine had run in the same process failed its CUDA-graph capture with PyTorch's `it->second->use_count
 > 0 INTERNAL ASSERT FAILED` (CUDACachingAllocator.cpp): the fp8 side of test_kv_cache_dtype_throughput
 in two sessions, and a bare script starting two bf16 engines one after the other (eager then compiled

