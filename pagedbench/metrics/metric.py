@@ -24,6 +24,8 @@ class Metric:
     portable: bool = False     # the same on every machine of the slug (see gate/baseline_file.py)
     run_spread: float = 0.0    # relative spread between separate runs (baselines merged from several)
     runs: int = 1              # how many runs the value and run_spread come from
+    machines: int = 1          # on how many distinct machines those runs were measured (0: not recorded)
+    gated: bool = True         # False: a ratio reported beside its two sides, each gated where measured
 
     @property
     def one_run(self) -> bool:
