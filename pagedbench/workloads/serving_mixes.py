@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pagedbench.engines.environment import IN_PROCESS
-from pagedbench.engines.vllm_server import ServerSettings
 from pagedbench.meters.serving_load import Shape
 
 RATES = (1.0, 4.0, 16.0, math.inf)
@@ -87,14 +85,3 @@ def parse_rates(text: str) -> tuple[float, ...]:
     if not rates or len(set(rates)) != len(rates):
         raise ValueError(f"--serving-rates: {text!r} must list distinct rates")
     return tuple(sorted(rates))
-
-
-def server_settings(model: str, served_name: str, sizes: ServingSizes, kind: str, load_format: str,
-                    log_dir: str, prefix_caching: bool = True) -> ServerSettings:
-    """`vllm serve` as the tier runs it: vLLM's defaults except what ServerSettings.changed() lists."""
-    env = (("VLLM_CPU_OMP_THREADS_BIND", "0"), (IN_PROCESS, "0")) if kind == "cpu" else ()
-    name = f"server-{'cache_on' if prefix_caching else 'cache_off'}.log"
-    return ServerSettings(model=model, served_name=served_name, kind=kind, block_size=sizes.block_size,
-                          kv_cache_bytes=sizes.kv_cache_bytes, enable_prefix_caching=prefix_caching,
-                          load_format=load_format, enforce_eager=sizes.enforce_eager, env=env,
-                          log_path=f"{log_dir}/{name}", start_timeout_s=sizes.start_timeout_s)

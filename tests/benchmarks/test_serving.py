@@ -10,13 +10,13 @@ import math
 
 import pytest
 
-from pagedbench.engines.vllm_server import VllmServer, group_alive
+from pagedbench.engines.vllm_server import VllmServer, group_alive, server_settings
 from pagedbench.gate import tolerance as tol
 from pagedbench.meters.serving_load import Load, max_in_flight, preload_generator, run_load
 from pagedbench.metrics import slo
 from pagedbench.prediction import kv_arithmetic as kv
 from pagedbench.workloads.model_folder import servable_model
-from pagedbench.workloads.serving_mixes import server_settings, serving_sizes
+from pagedbench.workloads.serving_mixes import serving_sizes
 
 pytestmark = pytest.mark.serving
 SHAPES = ("variable", "long_prompt", "long_output")

@@ -7,9 +7,10 @@ over the median round, its spread the rounds' relative stdev.
 
 import pytest
 
+from pagedbench.engines.changed_settings import changed_settings
+from pagedbench.engines.engine_settings import serving_settings
 from pagedbench.engines.hf_generate import HFSettings
 from pagedbench.engines.vllm_bench_throughput import run_reference
-from pagedbench.engines.vllm_offline import changed_settings, serving_settings
 from pagedbench.gate import tolerance as tol
 from pagedbench.meters.device_timing import NvmlSampler, timed_rounds
 from pagedbench.workloads import requests as workloads
