@@ -5,7 +5,8 @@ streamed completions, TTFT/TPOT/ITL/E2E percentiles and goodput. It runs here in
 (its `main_async` on its own argument parser) so the figures are vLLM's, computed by vLLM's
 code; this module only chooses the request mix and bounds the wall time. While the load
 runs, the server's Prometheus metrics are read every `SCRAPE_S` for the KV-cache usage and
-preemptions that the block-pool tier shows in blocks.
+preemptions that the block-pool tier shows in blocks. Each load starts on an emptied prefix
+cache (run_load), so a load sent again with the same seed is not served from the last one's.
 """
 
 from __future__ import annotations
