@@ -8,7 +8,9 @@ def register(sub) -> None:
                         description="Merge separate runs of one machine kind (same slug and device identity): each "
                                     "metric gets the median of the runs and their relative spread, which the gate's "
                                     "tolerance covers. Failed, contaminated and unstable results are left out.")
-    bs.add_argument("runs", nargs="+", metavar="RUN.json", help="a run's --metrics-json output")
+    bs.add_argument("runs", nargs="+", metavar="RUN.json[@MACHINE]",
+                    help="a run's --metrics-json output; @MACHINE names the machine of a run that did not record "
+                         "its machine_id, so the baseline can count the machines its figures come from")
     bs.add_argument("--baselines-dir", metavar="DIR", default="baselines", help="default: baselines")
     bs.add_argument("--calibration", action="store_true",
                     help="the runs measured one commit on one machine: take the clean figures of tests they failed "

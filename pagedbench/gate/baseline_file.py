@@ -38,6 +38,8 @@ class Metric:
     portable: bool = False     # the same on every machine of the slug (see the module docstring)
     run_spread: float = 0.0    # relative spread between separate runs (baselines merged from several)
     runs: int = 1              # how many runs the value and run_spread come from
+    machines: int = 1          # on how many distinct machines those runs were measured (0: not recorded)
+    gated: bool = True         # False: a ratio reported beside its two sides, each gated where measured
 
     @property
     def one_run(self) -> bool:
@@ -60,6 +62,10 @@ class Machine:
     device: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     tests: Tests = field(default_factory=dict)
+    # Per test: the engine and server starts its figures were measured with (metrics.settings), and the
+    # suite's commit that measured them. Portable tests keep theirs here too: defaults depend on the device.
+    settings: dict[str, list] = field(default_factory=dict)
+    commits: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,7 +79,8 @@ class Baseline:
         dump = lambda ts: {t: {m: asdict(v) for m, v in ms.items()} for t, ms in ts.items()}  # noqa: E731
         doc = {
             "schema_version": SCHEMA_VERSION, "slug": self.slug, "versions": self.versions, "tests": dump(self.tests),
-            "machines": {i: {"device": m.device, "versions": m.versions, "tests": dump(m.tests)}
+            "machines": {i: {"device": m.device, "versions": m.versions, "tests": dump(m.tests),
+                             "settings": m.settings, "commits": m.commits}
                          for i, m in self.machines.items()},
         }
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
@@ -134,7 +141,14 @@ def _metric(path, where: str, m, portable_default: bool | None = None) -> Metric
     return Metric(value=_number(path, f"{where}.value", m["value"]), unit=str(m["unit"]), direction=m["direction"],
                   spread=_number(path, f"{where}.spread", m.get("spread", 0.0)), floor=floor,
                   portable=bool(m.get("portable", portable_default)),
-                  run_spread=_number(path, f"{where}.run_spread", m.get("run_spread", 0.0)), runs=runs)
+                  run_spread=_number(path, f"{where}.run_spread", m.get("run_spread", 0.0)), runs=runs,
+                  machines=_count(path, f"{where}.machines", m.get("machines", 0)), gated=m.get("gated", True) is not False)
+
+
+def _count(path, where: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BaselineError(f"{path}: {where} must be a whole number 0 or more, got {value!r}")
+    return value
 
 
 def _tests(path, where: str, doc, portable_default: bool | None = None) -> Tests:
@@ -186,7 +200,14 @@ def parse(text: str, path: Path | str = "<baseline>") -> Baseline:
         where = f"machines[{ident!r}]"
         if not isinstance(m, dict) or not isinstance(m.get("device"), dict) or not isinstance(m.get("versions"), dict):
             raise BaselineError(f"{path}: {where} must hold 'device', 'versions' and 'tests' objects")
-        machines[ident] = Machine(m["device"], m["versions"], _tests(path, f"{where}.tests", m.get("tests"), False))
+        recorded = {}
+        for key in ("settings", "commits"):
+            recorded[key] = m.get(key, {})
+            if not isinstance(recorded[key], dict):
+                raise BaselineError(f"{path}: {where}.{key} must be an object keyed by test id")
+            recorded[key] = {current_test_id(t): v for t, v in recorded[key].items()}
+        machines[ident] = Machine(m["device"], m["versions"], _tests(path, f"{where}.tests", m.get("tests"), False),
+                                  **recorded)
     return Baseline(doc["slug"], doc["versions"], _tests(path, "tests", doc["tests"], True), machines)
 
 
@@ -230,25 +251,33 @@ def _mode_for(path: Path) -> int:
         return 0o666 & ~umask
 
 
-def merge(old: Baseline | None, slug: str, device: dict, versions: dict, measured: Tests) -> Baseline:
+def merge(old: Baseline | None, slug: str, device: dict, versions: dict, measured: Tests,
+          settings: dict[str, list] | None = None, commit: str = "") -> Baseline:
     """Old baseline with the measured tests replaced: portable metrics for every machine, the
-    rest under this device's identity. Tests not run this time are kept."""
+    rest under this device's identity, with the settings and commit they were measured with.
+    Tests not run this time are kept."""
     portable, bound = _split(measured)
     ident = device_identity(device)
     tests = dict(old.tests) if old else {}
     tests.update(portable)
     machines = dict(old.machines) if old else {}
-    if bound:
-        prior = machines.get(ident)
-        kept = dict(prior.tests) if prior else {}
-        kept.update(bound)
-        machines[ident] = Machine({k: v for k, v in device.items() if k != "health"}, versions, kept)
+    prior = machines.get(ident)
+    kept = dict(prior.tests) if prior else {}
+    kept.update(bound)
+    recorded_settings = {t: v for t, v in (prior.settings if prior else {}).items() if t not in measured}
+    recorded_settings.update({t: settings[t] for t in measured if settings and settings.get(t) is not None})
+    commits = {t: v for t, v in (prior.commits if prior else {}).items() if t not in measured}
+    commits.update({t: commit for t in measured if commit})
+    if kept or recorded_settings or commits:
+        machines[ident] = Machine({k: v for k, v in device.items() if k != "health"}, versions, kept,
+                                  recorded_settings, commits)
     return Baseline(slug, versions, tests, machines)
 
 
 # ---- comparison -------------------------------------------------------------------
 
-STATUSES = ("ok", "regressed", "improved", "new", "not_compared", "unstable")
+# reported: a ratio whose two sides are gated where they are measured (Metric.gated False)
+STATUSES = ("ok", "regressed", "improved", "new", "not_compared", "unstable", "reported")
 
 
 @dataclass(frozen=True)
@@ -286,6 +315,8 @@ def compare_metric(test_id: str, name: str, base: Metric | None, now: Metric, k:
         return Comparison(test_id, name, now.unit, now.direction, None, now.value, now.floor, "new")
     band = tolerance(base, now, k)
     c = Comparison(test_id, name, now.unit, base.direction, base.value, now.value, band, "ok", one_run=base.one_run)
+    if not now.gated:
+        return replace(c, status="reported")
     change = c.change
     if abs(change) <= band:
         return c

@@ -153,10 +153,11 @@ class KernelSession:
         return seconds, gbps, spread
 
     def record_paged_overhead(self, metrics, case: DecodeCase, seconds: float, spread: float,
-                              contiguous: dict[str, tuple[float, float, float]]) -> tuple[str, float] | None:
+                              contiguous: dict[str, tuple[float, float, float]]) -> tuple[str, float, float] | None:
         """A paged case against contiguous FlashAttention at its batch and context, when that ran earlier
         in the session (contiguous: impl -> what `record` returned): (the contiguous implementation,
-        overhead in %). When it did not, the test says so rather than dropping the figure."""
+        overhead in %, the noise of that overhead in points: K x the two sides' spreads within the run).
+        When it did not, the test says so rather than dropping the figure."""
         base_impl = "flash_attn" if "flash_attn" in contiguous else "fa3_contiguous"
         if base_impl not in contiguous:
             metrics.not_measured("paged_to_contiguous", f"no contiguous case at batch {case.batch}, context "
@@ -167,16 +168,17 @@ class KernelSession:
         ratio = seconds / base_seconds
         overhead = 100 * (ratio - 1)  # may be negative: stored as the (positive) ratio, reported as %
         metrics.param(contiguous_baseline=base_impl, paged_overhead_pct=overhead)
-        metrics.metric("paged_to_contiguous", ratio, "x", "lower", spread=spread + base_spread, floor=tol.KERNEL)
-        return base_impl, overhead
+        metrics.ratio("paged_to_contiguous", ratio, "x", "lower", spread=spread + base_spread, floor=tol.KERNEL,
+                      sides=f"latency_us here and in {base_impl}'s test_contiguous_decode case")
+        return base_impl, overhead, 100 * tol.K * (spread + base_spread)
 
     def record_fp8_speedup(self, metrics, fp8: Timing, model_dtype: Timing) -> float:
         """The model-dtype case's latency over the fp8 one, both timed on the same inputs; fp8 reads half
         the bytes."""
         metrics.param(model_dtype_latency_us=model_dtype.seconds * 1e6)
         speedup = model_dtype.seconds / fp8.seconds
-        metrics.metric("fp8_speedup", speedup, "x", "higher", spread=fp8.spread + model_dtype.spread,
-                       floor=tol.KERNEL)
+        metrics.ratio("fp8_speedup", speedup, "x", "higher", spread=fp8.spread + model_dtype.spread, floor=tol.KERNEL,
+                      sides="latency_us here and the model-dtype case's latency_us in test_paged_decode")
         return speedup
 
     def record_prefill(self, metrics, built: Built, timing: Timing, query_len: int) -> None:

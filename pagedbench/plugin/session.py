@@ -15,7 +15,7 @@ from pagedbench.gate.gate import Gate, Options
 from pagedbench.meters import machine_health as health
 from pagedbench.meters.device_timing import drop_unmeasured
 from pagedbench.metrics.recorder import Recorder
-from pagedbench.plugin import checks, faults, options, targets
+from pagedbench.plugin import checks, faults, fixtures, options, targets
 from pagedbench.plugin.remeasure import remeasure
 
 RECORDER = pytest.StashKey[Recorder]()
@@ -46,7 +46,7 @@ class SuiteSession:
             except PagedBenchError as exc:
                 raise pytest.UsageError(str(exc)) from exc
         self.gate = Gate.for_device(o.baselines_dir, self.device, Options(
-            k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions,
+            k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions, strict_stale=o.strict_stale,
             strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs, sample_health=not o.trust_machine,
             metrics_json=options.metrics_json(config, self.device.slug)))
         self.merged_timings = None
@@ -117,6 +117,9 @@ class SuiteSession:
         rec = item.stash.get(RECORDER, None)
         if rec is None or not rec.metrics:
             return None
+        rec.params.setdefault("settings", [])  # recorded even when empty: "started no engine" is a setting too
+        for start in item.stash.get(fixtures.STARTS, []):
+            rec.started(start)
         return self.gate.judge(rec, remeasure=lambda: remeasure(item))
 
     @staticmethod

@@ -98,8 +98,11 @@ def test_paged_decode(benchmark, metrics, target, impl, batch, context, block_si
     # contiguous kernels too: contiguous FA3 reached 79 % there on an H100.
     if impl == "fa3" and batch >= 32 and context >= 2048:
         if against:
-            base_impl, overhead = against
-            assert overhead <= 5.0, f"paged overhead {overhead:.1f} % against {base_impl} (> 5 %)"
+            # 5 % beyond what the two timings' own noise can move the overhead by: a bound on the
+            # kernels, not on the rounds.
+            base_impl, overhead, noise = against
+            assert overhead <= 5.0 + noise, \
+                f"paged overhead {overhead:.1f} % against {base_impl} (> 5 % + {noise:.1f} points of timing noise)"
         share = gbps / kernel_session.copy_gbps
         if case.kv_bytes(attn_shape) >= 512 << 20:
             assert share >= 0.80, f"FA paged decode at {share:.0%} of the measured copy bandwidth (< 80 %)"
