@@ -223,8 +223,9 @@ class VllmServer:
         """vLLM's `vllm:cache_config_info` labels (block_size, num_gpu_blocks, ...), numbers as ints."""
         return {k: int(v) if v.isdigit() else v for k, v in self._cache_labels().items()}
 
-    def effective_settings(self) -> dict:
-        """What vLLM resolved (server_api.effective_settings), read once: a server's settings do not change."""
+    def effective(self) -> dict:
+        """What vLLM resolved (server_api.effective_settings), read once: a server's settings do not change.
+        The start_engine fixture records it with the settings asked for (metrics.settings.describe)."""
         if self._effective is None:
             self._effective = self._api("reading its settings", lambda: server_api.effective_settings(
                 self._cache_labels(), server_api.server_info(self.base_url)))

@@ -55,7 +55,7 @@ def test_the_server_object_reports_a_failed_reset_with_its_log(fake_vllm, tmp_pa
 
 def test_effective_settings_are_plain_values(fake_vllm, tmp_path):
     fake_vllm.cache_labels, fake_vllm.config = CACHE_LABELS, CONFIG
-    settings = fake_vllm.server(tmp_path).effective_settings()
+    settings = fake_vllm.server(tmp_path).effective()
     assert settings == {"block_size": 16, "num_gpu_blocks": 29127, "enable_prefix_caching": True, "cache_dtype": "auto",
                         "gpu_memory_utilization": 0.9, "kv_cache_memory_bytes": None, "max_num_seqs": 1024,
                         "max_num_batched_tokens": 8192, "enable_chunked_prefill": True, "max_model_len": 2048,
@@ -67,7 +67,7 @@ def test_settings_a_server_cannot_give_fail_loudly(fake_vllm, tmp_path):
     fake_vllm.cache_labels = CACHE_LABELS
     fake_vllm.config = None  # /server_info not mounted: a server started without dev mode
     with pytest.raises(srv.ServerError, match="server_info answered 404"):
-        fake_vllm.server(tmp_path).effective_settings()
+        fake_vllm.server(tmp_path).effective()
 
 
 # A stand-in `vllm serve`: mounts the reset route only in dev mode, as vLLM's build_app does.

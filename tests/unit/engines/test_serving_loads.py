@@ -88,8 +88,6 @@ class Server:
     def cache_config(self):
         return {"block_size": 16}
 
-    def effective_settings(self):
-        return {"max_num_seqs": 1024, "enable_prefix_caching": self.settings.enable_prefix_caching}
 
 
 def run_twice(tier, body, **kw):
@@ -136,22 +134,21 @@ def test_gpu_loads_have_the_requests_their_gated_percentiles_need(tier):
     # 1 req/s: its median is gated, its p99 (of 32 requests) is reported only, and says why.
     assert "r1.ttft_p99_ms" in metrics.params and "32 requests" in metrics.params["report_only"]["r1.ttft_p99_ms"]
     assert not any(name.startswith(("r4.", "r16.", "rinf.")) for name in metrics.params["report_only"])
-    assert metrics.params["settings"]["max_num_seqs"] == 1024 and metrics.params["r1.prompts"] == 32
+    assert metrics.params["r1.prompts"] == 32 and metrics.params["r1.seed"] == mixes.case_seed("rates", "variable", "r1")
 
 
 @pytest.mark.parametrize("name, figure", [("r1.ttft_p50_ms", "ttft_p50"), ("r16.ttft_p50_ms", "ttft_p50"),
-                                          ("rinf.ttft_p50_ms", "p50"), ("c64.ttft_p50_ms", "p50"),
-                                          ("cache_on.ttft_p50_ms", "p50"), ("r4.tpot_p50_ms", "tpot_p50"),
-                                          ("c16.tpot_p50_ms", "tpot_p50"), ("r16.itl_p99_ms", "p99"),
-                                          ("rinf.e2el_p99_ms", "p99"), ("r4.output_tok_per_s", "rate"),
-                                          ("c256.req_per_s", "rate"), ("slo_capacity_req_per_s", "rate"),
-                                          ("ttft_p50_ratio_on_off", "p50")])
+                                          ("r32.ttft_p50_ms", "p50"), ("rinf.ttft_p50_ms", "queued_p50"),
+                                          ("c64.ttft_p50_ms", "queued_p50"), ("cache_on.ttft_p50_ms", "queued_p50"),
+                                          ("r4.tpot_p50_ms", "tpot_p50"), ("c16.tpot_p50_ms", "tpot_p50"),
+                                          ("r16.itl_p99_ms", "p99"), ("rinf.e2el_p99_ms", "p99"),
+                                          ("r4.output_tok_per_s", "rate"), ("c256.req_per_s", "rate"),
+                                          ("slo_capacity_req_per_s", "rate")])
 def test_each_figure_has_its_floor_key(tier, name, figure):
     assert tier.figure(name) == figure
+    assert tier._floor("gpu", name) == tol.serving_floor("gpu", figure)  # a key the tolerance table knows
 
 
-def test_a_finer_floor_is_used_once_the_tolerance_has_it(tier, monkeypatch):
-    assert tier._floor("gpu", "r16.tpot_p50_ms") == tol.serving_floor("gpu", "p50")  # coarse table: its p50
-    monkeypatch.setitem(tol.SERVING_GPU, "tpot_p50", 0.05)
-    assert tier._floor("gpu", "r16.tpot_p50_ms") == 0.05
-    assert tier._floor("gpu", "r16.ttft_p50_ms") == tol.serving_floor("gpu", "p50")
+def test_the_prefix_ratio_is_reported_beside_its_gated_sides(tier):
+    _, metrics = run_twice(tier, tier.test_serving_prefix_caching)
+    assert metrics.params["ratio_sides"] == {"ttft_p50_ratio_on_off": "cache_on.ttft_p50_ms / cache_off.ttft_p50_ms"}
