@@ -21,7 +21,7 @@ from pagedbench.workloads.serving_mixes import MIN_REQUESTS, gated, serving_size
 
 pytestmark = pytest.mark.serving
 SHAPES = ("variable", "long_prompt", "long_output")
-GATED = (("ttft", "p50"), ("ttft", "p99"), ("tpot", "p50"), ("tpot", "p99"), ("itl", "p99"), ("e2el", "p99"))
+LATENCIES = (("ttft", "p50"), ("ttft", "p99"), ("tpot", "p50"), ("tpot", "p99"), ("itl", "p99"), ("e2el", "p99"))
 # TTFT p50 has its own floor where requests arrive spread out (<= 16 req/s); where the whole load is queued
 # at once (unbounded rate, a concurrency limit) it moves with queue order, and takes the queued one.
 SPREAD_OUT = 16.0
@@ -84,7 +84,7 @@ def measure(metrics, srv, tokenizer, load, timeout_s, key):
     of too few requests to estimate (serving_mixes.MIN_REQUESTS) is a param, named in `report_only`."""
     r = run_load(srv, tokenizer, load, slo.SLO_MS, timeout_s)
     kind, n = srv.settings.kind, load.num_prompts
-    for what, pct in GATED:
+    for what, pct in LATENCIES:
         name, value = f"{key}.{what}_{pct}_ms", float(r[f"{pct}_{what}_ms"])
         if gated(pct, n):
             metrics.metric(name, value, "ms", "lower", floor=_floor(kind, name))
