@@ -66,8 +66,9 @@ def split_label(arg) -> tuple[Path, str]:
 
 def merge_runs(paths: list[Path], tests_glob: str = "*", calibration: bool = False
                ) -> tuple[dict, dict, dict[str, bl.Tests], list[str], dict]:
-    """(device, versions, {slug: tests with noise}, skipped, {test: (settings, commit)}) from run files
-    of one machine kind. A path may carry '@LABEL' naming the machine of a run that did not record it.
+    """(device, versions, {slug: tests with noise}, skipped, {test: (settings, commit, timing stats)}) from
+    run files of one machine kind: settings and commit of the newest run, the timing stats of the median
+    one (middle_timing). A path may carry '@LABEL' naming the machine of a run that did not record it.
 
     Each test goes to its own slug's baseline: on a two-GPU machine (device slug h200) the
     tensor-parallel tests carry h200x2 and the one-GPU tests h200.
@@ -91,6 +92,7 @@ def merge_runs(paths: list[Path], tests_glob: str = "*", calibration: bool = Fal
     skipped: list[str] = []
     seen_on: dict[tuple[str, str], set[str]] = {}
     recorded: dict[str, tuple] = {}   # test -> (settings, commit) of its newest run
+    timed: dict[str, list[dict]] = {}
     for doc, path, machine in zip(docs, paths, machine_of):
         chosen = {t: e for t, e in doc["tests"].items() if fnmatch.fnmatchcase(t, tests_glob)}
         by_slug, why = clean_tests(chosen, ("passed", "failed") if calibration else ("passed",))
@@ -99,6 +101,8 @@ def merge_runs(paths: list[Path], tests_glob: str = "*", calibration: bool = Fal
             for test_id, metrics in slug_tests.items():
                 params[test_id], slug_of[test_id] = chosen[test_id].get("params", {}), test_slug
                 recorded[test_id] = (params[test_id].get("settings"), doc.get("commit", ""))
+                if chosen[test_id].get("timing_stats"):
+                    timed.setdefault(test_id, []).append(chosen[test_id]["timing_stats"])
                 for name, m in metrics.items():
                     samples.setdefault(test_id, {}).setdefault(name, []).append(m)
                     seen_on.setdefault((test_id, name), set()).update({machine} - {""})
@@ -112,7 +116,14 @@ def merge_runs(paths: list[Path], tests_glob: str = "*", calibration: bool = Fal
     probes = [d["gpu"]["speed_probe"] for d in docs if d["gpu"].get("speed_probe")]
     if probes:
         device["speed_probe"] = statistics.median(probes)
+    recorded = {t: (*r, middle_timing(timed[t]) if t in timed else None) for t, r in recorded.items()}
     return device, docs[-1].get("versions", {}), tests, skipped, recorded
+
+
+def middle_timing(stats: list[dict]) -> dict:
+    """Of several runs' timing stats, the run whose median time is the median one (the lower middle of
+    an even count): a whole measurement, as pytest-benchmark saved it, beside the metrics' medians."""
+    return sorted(stats, key=lambda s: s["median"])[(len(stats) - 1) // 2]
 
 
 def write_baseline(paths: list[Path], baselines_dir: Path, tests_glob: str = "*",
@@ -123,9 +134,10 @@ def write_baseline(paths: list[Path], baselines_dir: Path, tests_glob: str = "*"
     for slug, tests in sorted(by_slug.items()):
         path = Path(baselines_dir) / f"{slug}.json"
         commits = {recorded[t][1] for t in tests} - {""}
-        bl.write_atomic(path, bl.merge(bl.load(path), slug, device, versions, tests,
-                                       {t: recorded[t][0] for t in tests}, max(commits) if len(commits) == 1 else
-                                       ",".join(sorted(commits))))
+        with bl.update_lock(baselines_dir):
+            bl.write_atomic(path, bl.merge(bl.load(path), slug, device, versions, tests,
+                                           {t: recorded[t][0] for t in tests}, max(commits) if len(commits) == 1 else
+                                           ",".join(sorted(commits)), {t: recorded[t][2] for t in tests}))
         counts = sorted({m.runs for ms in tests.values() for m in ms.values()})
         skipped.append(f"{slug}: {len(tests)} tests merged from {'/'.join(map(str, counts))} run(s) each")
         alone = sorted(t for t, ms in tests.items() if any(m.one_run for m in ms.values()))

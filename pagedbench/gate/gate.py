@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pagedbench.device import Device, software_versions, suite_commit
 from pagedbench.gate import baseline_file as bl
-from pagedbench.gate import run_file, summary, verdicts
+from pagedbench.gate import benchmark_compare, run_file, summary, verdicts
 from pagedbench.gate import tolerance as tol
 from pagedbench.gate.clean_runs import clean_tests
 from pagedbench.gate.confirm import _annotate, _regressed
@@ -166,8 +166,10 @@ class Gate:
                      unstable={n: list(v) for n, v in rec.unstable.items()},
                      health=rec.health, contaminated=list(rec.problems), remeasured=confirmations,
                      comparisons=[{**asdict(c), "change": c.change} for c in rows])
+        if timing := benchmark_compare.timing_stats(rec.benchmark):
+            entry["timing_stats"] = timing  # what --benchmark-compare shows, once in the baseline
         if rec.problems and rec.benchmark is not None:
-            # pytest-benchmark's saved run leaves this timing out (faults.drop_contaminated)
+            # a run saved with --benchmark-save leaves this timing out (faults.drop_contaminated)
             rec.benchmark.extra_info["contaminated"] = "; ".join(rec.problems)
         self.comparisons.extend(rows)
 
@@ -225,17 +227,17 @@ class Gate:
         for slug, tests in sorted(by_slug.items()):
             path = self.dir / f"{slug}.json"
             # Read again, not the copy of the session's start: another session may have written it since
-            # (the caller holds faults.update_lock). A file we cannot read raises here and is never overwritten.
+            # (the caller holds baseline_file.update_lock). A file we cannot read raises here and is never overwritten.
             self._baselines.pop(slug, None)
             old = self.baseline(slug)
             bl.write_atomic(path, bl.merge(old, slug, self.device, self.versions, tests,
                                            {t: self.results[t].get("params", {}).get("settings") for t in tests},
-                                           self.commit))
+                                           self.commit, {t: self.results[t].get("timing_stats") for t in tests}))
             self.written.append(path)
         return self.written
 
     def machine_info(self) -> dict:
-        """What pytest-benchmark stores beside its timings: the device and the software versions."""
+        """What a run saved with --benchmark-save keeps beside its timings: the device and the software versions."""
         return {"gpu": self.device, "software": self.versions}
 
     def finish(self, interrupted: bool) -> None:

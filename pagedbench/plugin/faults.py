@@ -3,11 +3,11 @@
 - SIGTERM (what `timeout` and a cancelled CI job send) is turned into the KeyboardInterrupt
   Ctrl-C raises, so one path handles both: pytest ends the session, the run JSON is written
   with what finished, and every process the suite started is stopped (`stop_everything`).
-- Two `--update-baselines` sessions writing one baselines folder take turns (`update_lock`):
-  each reads, merges and writes baselines/<slug>.json and pytest-benchmark's stored run
-  while it holds the lock, so neither loses the other's tests.
-- A contaminated timing is left out of pytest-benchmark's saved run (`drop_contaminated`),
-  which --benchmark-compare reads as this machine's timings.
+- Two `--update-baselines` sessions writing one baselines folder take turns
+  (`baseline_file.update_lock`, which `pagedbench baseline` takes too): each reads, merges and
+  writes baselines/<slug>.json while it holds the lock, so neither loses the other's tests.
+- A contaminated timing is left out of a run the user saves with --benchmark-save
+  (`drop_contaminated`), as it is left out of the baselines.
 """
 
 from __future__ import annotations
@@ -16,20 +16,16 @@ import contextlib
 import signal
 import threading
 import time
-from pathlib import Path
 
 import filelock
 import psutil
 import pytest
 
+from pagedbench.gate.baseline_file import update_lock
+
 # Seconds a server gets to stop on its own when the session is cancelled: a CI runner sends SIGKILL
 # 10 s after SIGTERM (GitHub Actions, GitLab), so the whole clean-up must fit well inside that.
 CANCEL_GRACE_S = 3.0
-# A second --update-baselines session waits this long for the first to finish its session end
-# (seconds of file writes) before it refuses.
-LOCK_WAIT_S = 300.0
-LOCK_NAME = ".update-baselines.lock"
-
 REFUSED = pytest.StashKey[str]()
 _previous: dict[int, object] = {}
 _cancelled = threading.Event()
@@ -78,13 +74,6 @@ def stop_everything(grace_s: float = CANCEL_GRACE_S) -> list[int]:
     return [p.pid for p in left]
 
 
-def update_lock(baselines_dir: str | Path, wait_s: float = LOCK_WAIT_S) -> filelock.FileLock:
-    """The lock a session holds while it writes baselines/<slug>.json and the stored timing run."""
-    folder = Path(baselines_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    return filelock.FileLock(str(folder / LOCK_NAME), timeout=wait_s)
-
-
 def drop_contaminated(output_json: dict) -> list[str]:
     """Leave out of a pytest-benchmark run the benchmarks the gate marked contaminated; their names.
     The table pytest-benchmark prints still shows them (it reads the session, not this document)."""
@@ -114,7 +103,7 @@ def wait_gone(pids: list[int], timeout_s: float) -> list[int]:
 class SessionEnd:
     """pytest plugin object: wraps the whole session end (pytest-benchmark's save and the gate's writes).
     On an interrupt, stops every process of the suite before anything else; with --update-baselines, holds
-    the baselines folder's lock until both stores are written, or refuses in one line when it waits too long."""
+    the baselines folder's lock until the baselines are written, or refuses in one line when it waits too long."""
 
     def __init__(self, gate_options):
         self.gate_options = gate_options  # () -> the gate's Options, to turn its baseline update off

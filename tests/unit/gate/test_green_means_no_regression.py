@@ -118,7 +118,7 @@ def test_merged_runs_count_their_machines_and_keep_settings(tmp_path):
     _, _, by_slug, _, recorded = merge_runs(paths)
     latency = by_slug["h200"][PAGED]["latency_us"]
     assert (latency.runs, latency.machines) == (3, 2)
-    assert recorded[PAGED] == ([ASKED], "abc123")
+    assert recorded[PAGED] == ([ASKED], "abc123", None)  # settings, commit; no benchmark fixture: no timing
     assert by_slug["h200"][PAGED]["paged_to_contiguous"].gated is False
     out = bl.merge(None, "h200", H200, {}, by_slug["h200"], {PAGED: [ASKED]}, "abc123")
     again = bl.parse(out.to_json())
