@@ -13,10 +13,11 @@ latencies, memory read by NVML). Portable metrics sit under `tests`; machine-bou
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import filelock
@@ -230,6 +231,18 @@ def _mode_for(path: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+def drop(base: Baseline, pattern: str) -> tuple[Baseline, list[str]]:
+    """base without the tests whose id matches the glob (figures of a workload the code no longer
+    runs: compared, they would judge today's workload by another's numbers); (new baseline, dropped)."""
+    match = lambda t: fnmatch.fnmatchcase(t, pattern)  # noqa: E731
+    gone = sorted({t for t in base.tests if match(t)} | {t for m in base.machines.values()
+                                                         for t in (*m.tests, *m.settings, *m.timings) if match(t)})
+    keep = lambda d: {t: v for t, v in d.items() if not match(t)}  # noqa: E731
+    machines = {i: replace(m, tests=keep(m.tests), settings=keep(m.settings), commits=keep(m.commits),
+                           timings=keep(m.timings)) for i, m in base.machines.items()}
+    return replace(base, tests=keep(base.tests), machines=machines), gone
 
 
 def merge(old: Baseline | None, slug: str, device: dict, versions: dict, measured: Tests,
