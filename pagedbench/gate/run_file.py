@@ -1,7 +1,8 @@
 """The run JSON (`--metrics-json`): one session's results, written by the gate, read by the tools.
 
 This module is the format's only owner: what the gate writes at session end and what
-`report`, `readme`, `baseline` and `history` accept both come from here. Baseline files
+`report`, `readme`, `baseline` and `history` accept both come from here; the format is
+pagedbench/schemas/run.schema.json (history.schema.json for a history folder's files). Baseline files
 (baselines/<slug>.json) are another format, with their own baseline.SCHEMA_VERSION.
 """
 
@@ -9,15 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from pathlib import Path
 
+from pagedbench import schemas
 from pagedbench.errors import PagedBenchError
 
 RUN_SCHEMA_VERSION = 1
 OUTCOMES = ("passed", "failed", "skipped")
-
-_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # the slug becomes a folder name
 
 
 def now() -> str:
@@ -74,57 +73,34 @@ def is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def validate_run(doc, path="<run>") -> dict:
-    """Check the shape of a metrics JSON; every problem names the file and the field."""
-    if not isinstance(doc, dict):
-        raise _fail(path, "top level must be a JSON object")
-    if type(doc.get("schema_version")) is not int or doc["schema_version"] != RUN_SCHEMA_VERSION:  # not true, 1.0
-        raise _fail(path, f"schema_version is {doc.get('schema_version')!r}, this report reads {RUN_SCHEMA_VERSION}")
-    slug = doc.get("slug")
-    if not isinstance(slug, str) or not _SLUG.match(slug):
-        raise _fail(path, f"'slug' must be a short name like 'h100', got {slug!r}")
-    for key in ("gpu", "versions", "tests"):
-        if not isinstance(doc.get(key), dict):
-            raise _fail(path, f"'{key}' missing or not an object")
-    for nodeid, entry in doc["tests"].items():
-        _validate_test(path, nodeid, entry)
+def validate_run(doc, path="<run>", schema: str = "run") -> dict:
+    """Check a run document against run.schema.json (or history.schema.json); every problem names the
+    file and the field."""
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    if type(version) is not int or version != RUN_SCHEMA_VERSION:  # true and 1.0 == 1 in Python and in JSON Schema
+        raise _fail(path, f"schema_version is {version!r}, this report reads {RUN_SCHEMA_VERSION}")
+    if why := schemas.problem(doc, schema):
+        raise _fail(path, why)
     return doc
 
 
-def _validate_test(path, nodeid: str, entry) -> None:
-    where = f"tests[{nodeid!r}]"
-    if not isinstance(entry, dict):
-        raise _fail(path, f"{where} must be an object")
-    if entry.get("outcome") not in OUTCOMES:
-        raise _fail(path, f"{where}.outcome is {entry.get('outcome')!r}, expected one of {OUTCOMES}")
-    for key, typ in (("params", dict), ("metrics", dict), ("series", dict), ("comparisons", list)):
-        if not isinstance(entry.get(key, typ()), typ):
-            raise _fail(path, f"{where}.{key} must be a {'list' if typ is list else 'object'}")
-    for name, m in entry.get("metrics", {}).items():
-        if not isinstance(m, dict) or not is_number(m.get("value")):
-            raise _fail(path, f"{where}.metrics[{name!r}] must be an object with a numeric 'value'")
-    for name, points in entry.get("series", {}).items():
-        ok = isinstance(points, list) and all(
-            isinstance(p, list) and len(p) == 2 and all(is_number(x) for x in p) for p in points)
-        if not ok:
-            raise _fail(path, f"{where}.series[{name!r}] must be a list of [t_seconds, value] pairs")
-    for i, c in enumerate(entry.get("comparisons", [])):
-        if not isinstance(c, dict) or not isinstance(c.get("status"), str):
-            raise _fail(path, f"{where}.comparisons[{i}] must be an object with a 'status'")
+def _infinity_allowed(where: tuple) -> bool:
+    # An offered request rate of "all at once" is Infinity in a test's params, and so is the change
+    # of a figure whose baseline was 0.
+    return len(where) >= 3 and where[0] == "tests" and (where[2] == "params" or where[-1] == "change")
 
 
-def load_run(path: str | Path) -> dict:
+def load_run(path: str | Path, schema: str = "run") -> dict:
     """A validated run document; PagedBenchError naming the file when it is unusable."""
     path = Path(path)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise _fail(path, f"cannot read ({exc})") from exc
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _fail(path, f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
-    doc = validate_run(doc, path)
+    doc, why = schemas.parse_strict(text, _infinity_allowed)
+    if why:
+        raise _fail(path, why)
+    doc = validate_run(doc, path, schema)
     doc["tests"] = {current_test_id(k): v for k, v in doc["tests"].items()}
     for entry in doc["tests"].values():
         for c in entry.get("comparisons", []):

@@ -47,7 +47,7 @@ def load_runs(folder: Path) -> list[tuple[Path, dict]]:
     paths = sorted(Path(folder).rglob("*.json"))
     if not paths:
         raise PagedBenchError(f"{folder}: no run JSON files (write them with --metrics-json)")
-    runs = [(p, load_run(p)) for p in paths]
+    runs = [(p, load_run(p, "history")) for p in paths]
     slugs = {r["slug"] for _, r in runs}
     if len(slugs) > 1:
         raise PagedBenchError(f"{folder}: runs of several devices ({', '.join(sorted(slugs))}): one folder per slug")

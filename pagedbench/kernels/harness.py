@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pagedbench.errors import PagedBenchError
 from pagedbench.gate import tolerance as tol
 from pagedbench.kernels import implementations as kernels
-from pagedbench.kernels.implementations import DecodeCase, ImplUnavailable
+from pagedbench.kernels.copy_bandwidth import copy_bandwidth_gbps
+from pagedbench.kernels.decode_inputs import DecodeCase, fits, make_inputs, with_fp8_cache
+from pagedbench.kernels.implementations import ImplUnavailable
+from pagedbench.kernels.references import fp8_reference, prefill_reference, reference, rel_error
 from pagedbench.meters.kernel_timing import GraphReplay, Timing, copies_for, l2_bytes, time_eager
 from pagedbench.workloads.model import ModelShape
 
@@ -56,7 +59,7 @@ class KernelSession:
 
     def start(self, shape: ModelShape) -> None:
         self.shape = shape
-        self.copy_gbps = kernels.copy_bandwidth_gbps()
+        self.copy_gbps = copy_bandwidth_gbps()
         self.l2 = l2_bytes()
         self.unavailable, self.broken = kernels.warm_up(shape, {**kernels.PAGED, **kernels.CONTIGUOUS},
                                                         kernels.PAGED_FP8)
@@ -79,12 +82,12 @@ class KernelSession:
             torch.cuda.empty_cache()
             free, _ = torch.cuda.mem_get_info()
             copies = copies_for(case.kv_bytes(self.shape), self.l2)
-            if not kernels.fits(case, self.shape, free, copies):
+            if not fits(case, self.shape, free, copies):
                 raise CaseTooLarge(f"B={case.batch} x {case.context} tokens needs more than the free "
                                    f"{free / 2**30:.0f} GiB")
             try:
-                inps = [kernels.make_inputs(case, self.shape, seed=i) for i in range(copies)]
-                self.inputs[key] = (inps, kernels.reference(inps[0]))
+                inps = [make_inputs(case, self.shape, seed=i) for i in range(copies)]
+                self.inputs[key] = (inps, reference(inps[0]))
             except torch.OutOfMemoryError:
                 self.inputs.clear()
                 torch.cuda.empty_cache()  # the session goes on with the memory back
@@ -116,16 +119,16 @@ class KernelSession:
         inps, ref = self._inputs(case, fresh)
         self._runnable(impl)
         built, out = self._calls(impl, builder, case, inps)
-        return dataclasses.replace(built, rel_error=kernels.rel_error(out, ref))
+        return dataclasses.replace(built, rel_error=rel_error(out, ref))
 
     def build_fp8(self, impl: str, case: DecodeCase, fresh: bool = False) -> tuple[Built, float]:
         """The implementation on fp8 copies of the case's paged K/V, checked against fp32 attention over
         the fp8-rounded K/V; also returns its error against the unrounded K/V (what fp8 costs)."""
         inps, ref = self._inputs(dataclasses.replace(case, kv_dtype="auto"), fresh)
         self._runnable(kernels.fp8_name(impl))
-        built, out = self._calls(impl, kernels.PAGED_FP8[impl], case, [kernels.with_fp8_cache(i) for i in inps])
-        error = kernels.rel_error(out, kernels.fp8_reference(inps[0]))
-        return dataclasses.replace(built, rel_error=error), kernels.rel_error(out, ref)
+        built, out = self._calls(impl, kernels.PAGED_FP8[impl], case, [with_fp8_cache(i) for i in inps])
+        error = rel_error(out, fp8_reference(inps[0]))
+        return dataclasses.replace(built, rel_error=error), rel_error(out, ref)
 
     def build_prefill(self, case: DecodeCase, query_len: int) -> Built:
         """FA3's chunked prefill on the case's first input set: compute-bound, so L2 residency of
@@ -133,7 +136,7 @@ class KernelSession:
         inp = self.inputs_for(case)[0][0]
         call, label = kernels.fa3_prefill(inp, case, query_len)
         out = call()
-        return Built("fa3", case, [call], label, kernels.rel_error(out, kernels.prefill_reference(inp, query_len)), 1)
+        return Built("fa3", case, [call], label, rel_error(out, prefill_reference(inp, query_len)), 1)
 
     def record(self, metrics, built: Built, timing: Timing) -> tuple[float, float, float]:
         """Latency, K/V bandwidth and its share of the copy bandwidth; (seconds, GB/s, spread)."""
@@ -153,10 +156,11 @@ class KernelSession:
         return seconds, gbps, spread
 
     def record_paged_overhead(self, metrics, case: DecodeCase, seconds: float, spread: float,
-                              contiguous: dict[str, tuple[float, float, float]]) -> tuple[str, float] | None:
+                              contiguous: dict[str, tuple[float, float, float]]) -> tuple[str, float, float] | None:
         """A paged case against contiguous FlashAttention at its batch and context, when that ran earlier
         in the session (contiguous: impl -> what `record` returned): (the contiguous implementation,
-        overhead in %). When it did not, the test says so rather than dropping the figure."""
+        overhead in %, the noise of that overhead in points: K x the two sides' spreads within the run).
+        When it did not, the test says so rather than dropping the figure."""
         base_impl = "flash_attn" if "flash_attn" in contiguous else "fa3_contiguous"
         if base_impl not in contiguous:
             metrics.not_measured("paged_to_contiguous", f"no contiguous case at batch {case.batch}, context "
@@ -167,16 +171,17 @@ class KernelSession:
         ratio = seconds / base_seconds
         overhead = 100 * (ratio - 1)  # may be negative: stored as the (positive) ratio, reported as %
         metrics.param(contiguous_baseline=base_impl, paged_overhead_pct=overhead)
-        metrics.metric("paged_to_contiguous", ratio, "x", "lower", spread=spread + base_spread, floor=tol.KERNEL)
-        return base_impl, overhead
+        metrics.ratio("paged_to_contiguous", ratio, "x", "lower", spread=spread + base_spread, floor=tol.KERNEL,
+                      sides=f"latency_us here and in {base_impl}'s test_contiguous_decode case")
+        return base_impl, overhead, 100 * tol.K * (spread + base_spread)
 
     def record_fp8_speedup(self, metrics, fp8: Timing, model_dtype: Timing) -> float:
         """The model-dtype case's latency over the fp8 one, both timed on the same inputs; fp8 reads half
         the bytes."""
         metrics.param(model_dtype_latency_us=model_dtype.seconds * 1e6)
         speedup = model_dtype.seconds / fp8.seconds
-        metrics.metric("fp8_speedup", speedup, "x", "higher", spread=fp8.spread + model_dtype.spread,
-                       floor=tol.KERNEL)
+        metrics.ratio("fp8_speedup", speedup, "x", "higher", spread=fp8.spread + model_dtype.spread, floor=tol.KERNEL,
+                      sides="latency_us here and the model-dtype case's latency_us in test_paged_decode")
         return speedup
 
     def record_prefill(self, metrics, built: Built, timing: Timing, query_len: int) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pagedbench.errors import PagedBenchError
 from pagedbench.gate import tolerance as tol
-from pagedbench.gate.baseline_file import Metric
+from pagedbench.metrics.metric import Metric
 
 
 @dataclass
@@ -60,6 +60,23 @@ class Recorder:
         self.params.update(kw)
         if self.benchmark is not None:
             self.benchmark.extra_info.update({f"param.{k}": v for k, v in kw.items()})
+
+    def ratio(self, name: str, value: float, unit: str, direction: str, sides: str, spread: float = 0.0,
+              floor: float = tol.DEFAULT) -> float:
+        """A ratio of two figures that are each gated where they are measured (`sides` names them):
+        recorded and reported, never gated itself, so a reference that moved is not blamed on the side
+        under test (nor a regression of one side counted twice)."""
+        self.metric(name, value, unit, direction, spread, floor)
+        self.metrics[name] = replace(self.metrics[name], gated=False)
+        self.params.setdefault("ratio_sides", {})[name] = sides
+        return value
+
+    def started(self, entry: dict) -> None:
+        """An engine or server this test started (metrics.settings.describe): the settings its figures
+        were measured with, which the gate checks against the baseline's."""
+        seen = self.params.setdefault("settings", [])
+        if entry not in seen:
+            seen.append(entry)
 
     def not_measured(self, name: str, why: str) -> None:
         """A figure this test derives but could not this time (the other side did not run in this

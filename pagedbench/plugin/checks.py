@@ -2,8 +2,7 @@
 
 Output paths and the stores the session reads are checked in `check_session` (numeric options
 are refused at parse time, by pagedbench.cli.numbers): a run that could not write its run JSON
-or its logs, or could not merge into a corrupt stored run, used to find out only at session
-end, after the measuring, with a traceback. Each problem is one line naming the option.
+or its logs used to find out only at session end, after the measuring, with a traceback. Each problem is one line naming the option.
 """
 
 from __future__ import annotations
@@ -41,19 +40,6 @@ def writable_file(option: str, path: str | Path) -> Path:
     return path
 
 
-def check_stored_runs(option: str, folder: Path) -> None:
-    """Every pytest-benchmark run saved in folder reads (what --update-baselines merges, --benchmark-compare loads)."""
-    from pagedbench.gate.stored_timings import load_saved
-
-    if not folder.is_dir():
-        return
-    for path in sorted(folder.glob("[0-9][0-9][0-9][0-9]_*.json")):
-        try:
-            load_saved(path)
-        except PagedBenchError as exc:
-            raise PagedBenchError(f"{option}: {exc}") from None
-
-
 def check_model(option: str, model: str | None) -> None:
     """--model names a folder with a usable config.json (or a shipped model)."""
     if model is None:
@@ -88,10 +74,8 @@ def check_session(o, default_run_json: Path) -> None:
     if o.dataset is not None and not Path(o.dataset).is_file():
         raise PagedBenchError(f"--dataset {o.dataset}: no such file")
     storage = _file_storage(getattr(o, "benchmark_storage", None))
-    saving = o.update_baselines or getattr(o, "benchmark_save", None) or getattr(o, "benchmark_autosave", False)
-    if storage is not None and (saving or getattr(o, "benchmark_compare", None)):
+    saving = getattr(o, "benchmark_save", None) or getattr(o, "benchmark_autosave", False)
+    if storage is not None and saving:
         from pytest_benchmark.utils import get_machine_id
 
-        if saving:
-            writable_dir("--benchmark-storage", storage / get_machine_id())
-        check_stored_runs("--benchmark-storage", storage / get_machine_id())
+        writable_dir("--benchmark-storage", storage / get_machine_id())

@@ -9,6 +9,7 @@ from pagedbench.engines.pool import EnginePool
 from pagedbench.errors import PagedBenchError, StartError
 from pagedbench.meters.device_timing import gpu_memory_used_gib
 from pagedbench.metrics.session_store import SessionStore
+from pagedbench.metrics.settings import describe
 from pagedbench.plugin import targets
 from pagedbench.workloads import tier_sizes
 from pagedbench.workloads.model import load_shape, resolve_model_dir
@@ -86,22 +87,37 @@ def _started(settings, start):
         pytest.fail(str(exc), pytrace=False)
 
 
+STARTS = pytest.StashKey[list]()
+
+
+def _note_start(request, settings, resolved) -> None:
+    """What this test measured with (metrics.settings): the gate checks it against the baseline's."""
+    request.node.stash.setdefault(STARTS, []).append(describe(settings, resolved))
+
+
 @pytest.fixture
-def start_engine(engine_pool):
+def start_engine(engine_pool, request):
     """get(settings, beside=()) -> a live engine or server; a refused block size or layout skips with vLLM's
     reason. `beside`: settings to start at the same time and keep idle for a later test (EnginePool.get)."""
-    return lambda settings, beside=(): _started(settings, lambda: engine_pool.get(settings, beside))
+    def get(settings, beside=()):
+        engine = _started(settings, lambda: engine_pool.get(settings, beside))
+        effective = getattr(engine, "effective", None)
+        _note_start(request, settings, effective() if callable(effective) else None)
+        return engine
+    return get
 
 
 @pytest.fixture
-def run_side(engine_pool, tmp_path):
+def run_side(engine_pool, tmp_path, request):
     """run(settings, workload, rounds, check) -> side_process.SideResult: the engine in a process of its own,
     once this process's engine has given the device back; skips and fails as start_engine does."""
     def run(settings, workload, rounds, check):
         def side():
             engine_pool.close()
             return side_process.run_side(settings, workload, rounds, check, tmp_path)
-        return _started(settings, side)
+        result = _started(settings, side)
+        _note_start(request, settings, result.effective)
+        return result
     return run
 
 

@@ -41,6 +41,9 @@ def add_options(parser) -> None:
     g.addoption("--confirm-runs", type=non_negative_int, default=tol.CONFIRM_RUNS, metavar="N",
                 help="re-measure a suspected regression up to N times; it fails only when most measurements "
                      "regress (default %(default)s; 0 fails on the first)")
+    g.addoption("--strict-stale", action="store_true",
+                help="fail a test whose figure improved beyond twice its tolerance: the baseline no longer "
+                     "describes the code, and a regression as large would compare ok")
     g.addoption("--strict-gpu", action="store_true",
                 help="fail a test when another process used the GPU or its clocks were throttled around it")
     g.addoption("--trust-machine", action="store_true",

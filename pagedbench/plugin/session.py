@@ -3,6 +3,8 @@ what the session started. The hooks in pagedbench.plugin are a few lines each, d
 
 from __future__ import annotations
 
+import functools
+import shutil
 import warnings
 from pathlib import Path
 
@@ -10,12 +12,12 @@ import pytest
 
 from pagedbench.device import current_device
 from pagedbench.errors import PagedBenchError
-from pagedbench.gate import stored_timings
+from pagedbench.gate import benchmark_compare
 from pagedbench.gate.gate import Gate, Options
 from pagedbench.meters import machine_health as health
 from pagedbench.meters.device_timing import drop_unmeasured
 from pagedbench.metrics.recorder import Recorder
-from pagedbench.plugin import checks, faults, options, selection, targets
+from pagedbench.plugin import checks, faults, fixtures, options, selection, targets
 from pagedbench.plugin.remeasure import remeasure
 
 RECORDER = pytest.StashKey[Recorder]()
@@ -35,21 +37,15 @@ class SuiteSession:
         self.config = config
         o = config.option
         self.device = current_device()
-        # Timings per GPU too: `--benchmark-compare` finds the last run of this GPU with no extra flags.
-        if o.benchmark_storage == benchmark_storage_default():
-            o.benchmark_storage = f"file://{Path(o.baselines_dir) / self.device.slug}"
-        if o.update_baselines and not (o.benchmark_save or o.benchmark_autosave):
-            o.benchmark_save = "baseline"
         if not o.collectonly:
             try:  # every output path and input store, before any engine starts (checks.py)
                 checks.check_session(o, options.metrics_json(config, self.device.slug))
             except PagedBenchError as exc:
                 raise pytest.UsageError(str(exc)) from exc
         self.gate = Gate.for_device(o.baselines_dir, self.device, Options(
-            k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions,
+            k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions, strict_stale=o.strict_stale,
             strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs, sample_health=not o.trust_machine,
             metrics_json=options.metrics_json(config, self.device.slug)))
-        self.merged_timings = None
         self.selection_note: str | None = None
         if warning := health.startup_warning(self.device.is_gpu):
             warnings.warn(pytest.PytestWarning(warning), stacklevel=2)
@@ -58,11 +54,17 @@ class SuiteSession:
         try:  # a broken baseline for this machine or --model stops the run before any engine starts
             self.gate.baseline(self.device.slug)
             checks.check_model("--model", o.model)
+            # Runs before pytest-benchmark's own pytest_configure (trylast) builds its session from the options.
+            if benchmark_compare.wants_store(o, benchmark_storage_default()):
+                store = benchmark_compare.compare_storage(Path(o.baselines_dir), self.device.slug, self.gate.identity)
+                config.add_cleanup(functools.partial(shutil.rmtree, store, ignore_errors=True))
+                o.benchmark_storage = f"file://{store}"
         except PagedBenchError as exc:
             raise pytest.UsageError(str(exc)) from exc
         faults.install_sigterm()  # a cancelled CI job: handled as Ctrl-C, servers stopped, run JSON written
         # Around the session end: the interrupt's clean-up and the baselines folder's lock (faults.SessionEnd).
-        config.pluginmanager.register(faults.SessionEnd(lambda: self.gate.opts), "pagedbench.session-end")
+        self.live = faults.live_servers()  # the servers this session starts; SessionEnd stops them
+        config.pluginmanager.register(faults.SessionEnd(lambda: self.gate.opts, self.live), "pagedbench.session-end")
 
     # ---- collection ----------------------------------------------------------------------
 
@@ -127,6 +129,9 @@ class SuiteSession:
         rec = item.stash.get(RECORDER, None)
         if rec is None or not rec.metrics:
             return None
+        rec.params.setdefault("settings", [])  # recorded even when empty: "started no engine" is a setting too
+        for start in item.stash.get(fixtures.STARTS, []):
+            rec.started(start)
         return self.gate.judge(rec, remeasure=lambda: remeasure(item))
 
     @staticmethod
@@ -148,16 +153,8 @@ class SuiteSession:
         # Runs on Ctrl-C too: what finished is written, the run JSON says it was interrupted.
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         self.gate.finish(interrupted=interrupted)
-        # pytest-benchmark's own sessionfinish wraps this one, so its save is on disk by now: a chunk
-        # saved by --update-baselines joins the GPU's one stored run (what --benchmark-compare reads).
-        if self.config.option.update_baselines and not interrupted:
-            self.merged_timings = stored_timings.merge_session_save(getattr(self.config, "_benchmarksession", None))
 
     def summary(self, terminalreporter) -> None:
         self.gate.display(terminalreporter.write_line, terminalreporter.section)
         if refused := self.config.stash.get(faults.REFUSED, None):
             terminalreporter.write_line(refused, red=True)
-        if self.merged_timings:
-            written, removed = self.merged_timings
-            terminalreporter.write_line(f"pytest-benchmark run merged into {written} "
-                                        f"(removed {', '.join(p.name for p in removed)})")

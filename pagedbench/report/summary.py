@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pagedbench.gate.baseline_file import STATUSES
-from pagedbench.gate.gate import thresholds
 from pagedbench.gate.run_file import OUTCOMES, is_number, setup_slug
+from pagedbench.gate.summary import thresholds
 from pagedbench.report.results import (
     BLOCK_COUNTS,
     HF_GENERATE,

@@ -66,16 +66,41 @@ def test_failure_table_is_readable():
 
 def good_doc():
     return {"schema_version": bl.SCHEMA_VERSION, "slug": "h100", "versions": {}, "machines": {},
-            "tests": {"t[h100]": {"tok_s": {"value": 1.0, "unit": "tok/s", "direction": "higher"}}}}
+            "tests": {"t[h100]": {"metrics": {"tok_s": {"value": 1.0, "unit": "tok/s", "direction": "higher"}}}}}
+
+
+def tok_s(d):
+    return d["tests"]["t[h100]"]["metrics"]["tok_s"]
+
+
+def machine(d):
+    """The test's entry under a machine, where what measured it is kept."""
+    d["machines"]["H100, 700 W"] = {"device": {}, "versions": {}, "tests": {"t[h100]": {"metrics": {}}}}
+    return d["machines"]["H100, 700 W"]["tests"]["t[h100]"]
+
+
+FIELD = r"tests\['t\[h100\]'\]\.metrics\.tok_s"  # the field as the message names it
 
 
 @pytest.mark.parametrize("mutate, message", [
     (lambda d: "{not json", "not valid JSON"),
     (lambda d: {**d, "schema_version": 99}, "schema_version is 99"),
-    (lambda d: d["tests"]["t[h100]"]["tok_s"].update(value=float("nan")) or d, r"tok_s'\]\.value is nan"),
-    (lambda d: d["tests"]["t[h100]"]["tok_s"].update(value=-1) or d, r"tok_s'\]\.value is negative"),
-    (lambda d: d["tests"]["t[h100]"]["tok_s"].update(direction="up") or d, "direction is 'up'"),
-    (lambda d: d["tests"]["t[h100]"]["tok_s"].pop("unit") and d, "lacks unit"),
+    (lambda d: {**d, "schema_version": True}, "schema_version is True"),
+    (lambda d: tok_s(d).update(value=float("nan")) or d, FIELD + r"\.value is NaN, not a finite number"),
+    (lambda d: tok_s(d).update(value=float("inf")) or d, FIELD + r"\.value is Infinity, not a finite number"),
+    (lambda d: json.dumps(d).replace('"value": 1.0', '"value": 1e999'), FIELD + r"\.value is 1e999, not a finite"),
+    (lambda d: tok_s(d).update(value=-1) or d, FIELD + r"\.value: -1 is less than the minimum of 0"),
+    (lambda d: tok_s(d).update(value="fast") or d, FIELD + r"\.value: 'fast' is not of type 'number'"),
+    (lambda d: tok_s(d).update(direction="up") or d, FIELD + r"\.direction: 'up' is not one of"),
+    (lambda d: tok_s(d).pop("unit") and d, FIELD + ": 'unit' is a required property"),
+    (lambda d: tok_s(d).update(runs=True) or d, FIELD + r"\.runs: True is not of type 'integer'"),
+    (lambda d: tok_s(d).update(machines=-1) or d, FIELD + r"\.machines: -1 is less than the minimum of 0"),
+    (lambda d: tok_s(d).update(gated="no") or d, FIELD + r"\.gated: 'no' is not of type 'boolean'"),
+    (lambda d: machine(d).update(commit=3) or d, r"\.commit: 3 is not of type 'string'"),
+    (lambda d: machine(d).update(settings={"a": 1}) or d, r"\.settings: \{'a': 1\} is not of type 'array'"),
+    (lambda d: machine(d).update(timing_stats={"min": 1}) or d, r"timing_stats: 'max' is a required"),
+    (lambda d: d["tests"]["t[h100]"].update(commit="c") or d, r"tests\['t\[h100\]'\]: Additional properties"),
+    (lambda d: (d.pop("machines"), d)[1], "'machines' is a required property"),
 ])
 def test_bad_baseline_names_file_and_field(tmp_path, mutate, message):
     doc = mutate(good_doc())
@@ -83,7 +108,28 @@ def test_bad_baseline_names_file_and_field(tmp_path, mutate, message):
     path.write_text(doc if isinstance(doc, str) else json.dumps(doc, allow_nan=True))
     with pytest.raises(BaselineError, match=message) as err:
         bl.load(path)
-    assert str(path) in str(err.value)
+    assert str(err.value).startswith(f"{path}: ") and "\n" not in str(err.value)
+
+
+def test_schema_2_baseline_reads_as_it_did(tmp_path):
+    doc = {"schema_version": 2, "slug": "h100", "versions": {}, "tests": {"t": {"blocks": {
+        "value": 4096, "unit": "blocks", "direction": "equal", "floor": 0.0}}},
+        "machines": {"H100, 700 W": {"device": {}, "versions": {}, "tests": {"t": {"tok_s": {
+            "value": 5.0, "unit": "tok/s", "direction": "higher"}}}}}}
+    base = bl.parse(json.dumps(doc))
+    portable, bound = base.metrics_for("t", "H100, 700 W")
+    assert portable["blocks"].portable and not bound["tok_s"].portable and bound["tok_s"].gated
+    assert json.loads(base.to_json())["schema_version"] == 3
+    # v2 nested metrics straight under the test id: read as v3, that is a metric named 'blocks' lacking 'metrics'
+    with pytest.raises(BaselineError, match=r"tests\.t: 'metrics' is a required property"):
+        bl.parse(json.dumps({**doc, "schema_version": 3}))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "baselines").glob("*.json")), ids=lambda p: p.name)
+def test_every_committed_baseline_validates_and_round_trips(path):
+    base = bl.load(path)
+    assert base.slug == path.stem and (base.tests or base.machines)
+    assert bl.parse(base.to_json()).to_json() == base.to_json()
 
 
 def test_interrupted_write_leaves_old_file_identical(tmp_path, monkeypatch):

@@ -1,7 +1,6 @@
 """Two `--update-baselines` sessions writing one baselines folder at the same time: both selections end
-up in baselines/<slug>.json and in pytest-benchmark's one stored run."""
+up in baselines/<slug>.json, metrics and timing stats."""
 
-import json
 import os
 import subprocess
 import sys
@@ -21,13 +20,22 @@ def test_second(benchmark, metrics, target):
     benchmark(lambda: None)
     metrics.metric("x", 2.0, "u", "higher")
 '''
-# Loaded by the first session only: its save takes seconds, so the second session ends while it writes.
+# Loaded by the first session only: it waits seconds between reading the baseline and writing it, so
+# without the lock the second session's write would land in between and be lost.
 SLOW_SAVE = '''
 import time
 
+from pagedbench.gate import baseline_file
 
-def pytest_benchmark_update_json(config, benchmarks, output_json):
+_write = baseline_file.write_atomic
+
+
+def slow_write(path, baseline):
     time.sleep(4)
+    _write(path, baseline)
+
+
+baseline_file.write_atomic = slow_write
 '''
 
 
@@ -50,10 +58,8 @@ def test_two_writers_keep_both_selections(tmp_path):
     outs = [p.communicate(timeout=300)[0] for p in (first, second)]
     assert first.returncode == 0 and second.returncode == 0, "\n".join(outs)
     base = bl.load(baselines / "cpu.json")
+    both = {"test_two.py::test_first[cpu]", "test_two.py::test_second[cpu]"}
     tests = {t for m in base.machines.values() for t in m.tests}
-    assert tests == {"test_two.py::test_first[cpu]", "test_two.py::test_second[cpu]"}, tests
-    (machine,) = [p for p in (baselines / "cpu").iterdir() if p.is_dir()]
-    saved = sorted(p.name for p in machine.iterdir())
-    assert saved == ["0001_baseline.json"], saved  # the second save merged into the first, none left over
-    names = {b["name"] for b in json.loads((machine / "0001_baseline.json").read_text())["benchmarks"]}
-    assert names == {"test_first[cpu]", "test_second[cpu]"}, names
+    assert tests == both, tests
+    timed = {t for m in base.machines.values() for t in m.timings if m.timing(t)}
+    assert timed == both, timed

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pagedbench.errors import PagedBenchError
 from pagedbench.gate import run_file
 from pagedbench.gate.gate import Gate, Options
 from pagedbench.metrics.recorder import Recorder
@@ -54,7 +55,7 @@ def test_never_ran(metrics, target):
 
 
 def test_ctrl_c_inside_a_timed_call_keeps_what_finished(pytester, monkeypatch):
-    """Seen on an H200 (2026-12-01, `timeout -s INT` in a settings run): pytest-benchmark's save crashed on the
+    """Seen on an H200 (`timeout -s INT` in a settings run; docs/hardware-notes.md): pytest-benchmark's save crashed on the
     benchmark left without a round, and the run JSON of the tests that had finished was never written."""
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")
@@ -71,3 +72,40 @@ def test_ctrl_c_inside_a_timed_call_keeps_what_finished(pytester, monkeypatch):
     assert "test_interrupted.py::test_never_ran[cpu]" not in doc["tests"]
     names = [b["name"] for b in json.loads(saved.read_text())["benchmarks"]]
     assert names == ["test_done[cpu]"]  # pytest-benchmark's own file too, without the unmeasured one
+
+
+KEPT_RUNS = sorted(ROOT.glob("reports/*/runs/*.json"))
+HISTORY = sorted(ROOT.glob("history/*/*.json"))
+
+
+@pytest.mark.parametrize("path", KEPT_RUNS + HISTORY, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_committed_run_validates(path):
+    doc = run_file.load_run(path, "history" if path in HISTORY else "run")
+    assert doc["tests"]
+
+
+def good_run() -> dict:
+    return {"schema_version": 1, "slug": "cpu", "gpu": {}, "versions": {}, "tests": {"t[cpu]": {
+        "outcome": "passed", "params": {"rate": 1.0},
+        "metrics": {"tok_s": {"value": 1.0, "unit": "tok/s", "direction": "higher"}}}}}
+
+
+@pytest.mark.parametrize("text, message", [
+    (lambda d: json.dumps(d).replace('"rate": 1.0', '"rate": Infinity'), None),  # an offered rate: all at once
+    (lambda d: json.dumps(d).replace('"value": 1.0', '"value": NaN'),
+     r"tests\['t\[cpu\]'\]\.metrics\.tok_s\.value is NaN, not a finite number"),
+    (lambda d: json.dumps({**d, "slug": "../x"}), r"slug: '\.\./x' does not match"),
+    (lambda d: (d["tests"]["t[cpu]"].update(outcome="ok"), json.dumps(d))[1], r"\.outcome: 'ok' is not one of"),
+    (lambda d: (d["tests"]["t[cpu]"].update(series={"s": [[0, 1, 2]]}), json.dumps(d))[1],
+     r"tests\['t\[cpu\]'\]\.series\.s\[0\]: \[0, 1, 2\] is too long"),
+    (lambda d: (d["tests"]["t[cpu]"].update(timing_stats={"min": "fast"}), json.dumps(d))[1], r"timing_stats"),
+])
+def test_a_bad_run_names_file_and_field(tmp_path, text, message):
+    path = tmp_path / "run.json"
+    path.write_text(text(good_run()))
+    if message is None:
+        assert run_file.load_run(path)["tests"]["t[cpu]"]["params"]["rate"] == float("inf")
+        return
+    with pytest.raises(PagedBenchError, match=message) as err:
+        run_file.load_run(path)
+    assert str(err.value).startswith(f"{path}: ") and "\n" not in str(err.value)

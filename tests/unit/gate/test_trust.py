@@ -122,7 +122,7 @@ def test_baseline_from_runs_carries_run_to_run_spread(tmp_path):
     for i, v in enumerate((100.0, 104.0, 96.0)):
         paths.append(tmp_path / f"r{i}.json")
         paths[-1].write_text(json.dumps(run_doc(v)))
-    _, _, by_slug, _ = merge_runs(paths)
+    _, _, by_slug, _, _ = merge_runs(paths)
     m = by_slug["cpu"][TEST]["tok_s"]
     assert (m.value, m.runs) == (100.0, 3)
     assert m.run_spread == pytest.approx(0.04)  # stdev 4 over mean 100
@@ -132,7 +132,7 @@ def test_baseline_from_runs_carries_run_to_run_spread(tmp_path):
 
 
 def test_a_case_from_one_run_takes_its_familys_spread_and_is_named(tmp_path):
-    """Seen on an H200 (2026-11-30): a serving baseline from one run raised a confirmed +35.5 % TTFT p50
+    """Seen on an H200 (docs/hardware-notes.md): a serving baseline from one run raised a confirmed +35.5 % TTFT p50
     over its ±35 % floor on the next run of the same code. A case measured once borrows its neighbours'
     run-to-run spread (same test function and metric); one with none is named by `baseline`."""
     other = "tests/test_x.py::test_x[cpu-other]"
@@ -144,7 +144,7 @@ def test_a_case_from_one_run_takes_its_familys_spread_and_is_named(tmp_path):
             del doc["tests"][TEST]  # TEST ran once, its neighbour twice
         paths.append(tmp_path / f"r{i}.json")
         paths[-1].write_text(json.dumps(doc))
-    _, _, by_slug, _ = merge_runs(paths)
+    _, _, by_slug, _, _ = merge_runs(paths)
     once, twice = by_slug["cpu"][TEST]["tok_s"], by_slug["cpu"][other]["tok_s"]
     assert (once.runs, twice.runs) == (1, 2)
     assert once.run_spread == twice.run_spread > 0.06

@@ -75,18 +75,6 @@ def test_refused_at_start_in_one_line(tmp_path, args, says):
     assert len(errors) == 1 and "Traceback" not in out.stderr, out.stderr
 
 
-def test_a_corrupt_stored_run_is_refused_before_the_run(tmp_path):
-    from pytest_benchmark.utils import get_machine_id
-
-    stored = tmp_path / "baselines" / "cpu" / get_machine_id()
-    stored.mkdir(parents=True)
-    (stored / "0001_baseline.json").write_text("{half a file")
-    out, ran = session(tmp_path, "--benchmark-only", "--update-baselines")
-    assert out.returncode == pytest.ExitCode.USAGE_ERROR and not ran, out.stdout + out.stderr
-    assert "--benchmark-storage" in out.stderr and "0001_baseline.json" in out.stderr, out.stderr
-    assert sorted(p.name for p in stored.iterdir()) == ["0001_baseline.json"]  # nothing new, no *.tmp
-
-
 def test_a_bad_model_leaves_no_former_run_json_as_this_one(tmp_path):
     run = tmp_path / "run.json"
     run.write_text(json.dumps({"schema_version": 1, "slug": "cpu", "tests": {"old": {}}}))  # a former run's
