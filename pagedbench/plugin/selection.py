@@ -22,6 +22,11 @@ def uses_benchmark(item) -> bool:
     return "benchmark" in getattr(item, "fixturenames", ())
 
 
+def measures(item) -> bool:
+    """Does the item time something or record metrics (what the run JSON is for)?"""
+    return not {"benchmark", "metrics"}.isdisjoint(getattr(item, "fixturenames", ()))
+
+
 def named_paths(config, under: Path) -> list[Path]:
     """The paths given on the command line (a node id's file) that lie inside `under`; none when pytest fell
     back to testpaths or the current folder."""

@@ -49,8 +49,6 @@ class SuiteSession:
         self.selection_note: str | None = None
         if warning := health.startup_warning(self.device.is_gpu):
             warnings.warn(pytest.PytestWarning(warning), stacklevel=2)
-        if not (o.benchmark_skip or o.collectonly):
-            self.gate.start_run()  # a run that stops short leaves no former run's JSON in its place
         try:  # a broken baseline for this machine or --model stops the run before any engine starts
             self.gate.baseline(self.device.slug)
             checks.check_model("--model", o.model)
@@ -91,6 +89,11 @@ class SuiteSession:
             self.config.hook.pytest_deselected(items=sel.left_out)
             items[:] = sel.keep
         self.selection_note = sel.note()
+        o = self.config.option
+        # Only a session that measures replaces the run JSON: `pytest` (the unit tests) after
+        # `pytest --benchmark-only` leaves that run's metrics in place.
+        if not (o.benchmark_skip or o.collectonly) and any(map(selection.measures, items)):
+            self.gate.start_run()  # a run that stops short leaves no former run's JSON in its place
 
     def deselect(self, items) -> None:
         """Take out the placeholders of tests with no case for the devices collected, and the CPU cases

@@ -1,6 +1,7 @@
 """`pytest` runs the suite's own tests, `pytest --benchmark-only` the benchmark tiers; naming a tier's path
 runs it under plain pytest; --benchmark-skip leaves the benchmarks out. Nothing is skipped, it is deselected."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -77,8 +78,9 @@ def test_the_note_says_how_many_and_how_to_run_them(tmp_path, items):
 
 
 TIER_TEST = """
-def test_timed(benchmark):
+def test_timed(benchmark, metrics, target):
     benchmark(lambda: None)
+    metrics.metric("x", 1.0, "u", "higher")
 
 
 def test_plain():
@@ -100,8 +102,10 @@ def test_the_hooks_deselect_and_say_so(tmp_path):
                                f"--metrics-json={tmp_path / 'run.json'}", *args], cwd=tmp_path, capture_output=True,
                               text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
 
-    plain = run()
-    assert "2 benchmark-tier cases deselected" in plain and "1 passed, 2 deselected" in plain, plain
     only = run("--benchmark-only")
     assert "2 tests without the benchmark fixture deselected" in only and "1 passed, 2 deselected" in only, only
+    plain = run()
+    assert "2 benchmark-tier cases deselected" in plain and "1 passed, 2 deselected" in plain, plain
     assert "skipped" not in plain + only
+    # The unit tests measure nothing: the benchmark run's JSON is left in place.
+    assert list(json.loads((tmp_path / "run.json").read_text())["tests"]) == ["tests/benchmarks/test_tier.py::test_timed[cpu]"]
