@@ -27,6 +27,12 @@ def measures(item) -> bool:
     return not {"benchmark", "metrics"}.isdisjoint(getattr(item, "fixturenames", ()))
 
 
+def default_unit_run(config) -> bool:
+    """Plain `pytest` with nothing named: the suite's own tests only (testpaths, tiers deselected)."""
+    o = config.option
+    return not (o.benchmark_only or o.benchmark_enable) and config.args_source != pytest.Config.ArgsSource.ARGS
+
+
 def named_paths(config, under: Path) -> list[Path]:
     """The paths given on the command line (a node id's file) that lie inside `under`; none when pytest fell
     back to testpaths or the current folder."""

@@ -47,6 +47,12 @@ class SuiteSession:
             strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs, sample_health=not o.trust_machine,
             metrics_json=options.metrics_json(config, self.device.slug)))
         self.selection_note: str | None = None
+        # A run that stops short leaves no former run's JSON in its place: replaced as the session starts.
+        # Plain `pytest` (the unit tests, nothing named) waits for its collection, so that it replaces the
+        # JSON of a `pytest --benchmark-only` run only when it measures something itself.
+        self.run_deferred = not (o.benchmark_skip or o.collectonly) and selection.default_unit_run(config)
+        if not (o.benchmark_skip or o.collectonly or self.run_deferred):
+            self.gate.start_run()
         if warning := health.startup_warning(self.device.is_gpu):
             warnings.warn(pytest.PytestWarning(warning), stacklevel=2)
         try:  # a broken baseline for this machine or --model stops the run before any engine starts
@@ -89,11 +95,8 @@ class SuiteSession:
             self.config.hook.pytest_deselected(items=sel.left_out)
             items[:] = sel.keep
         self.selection_note = sel.note()
-        o = self.config.option
-        # Only a session that measures replaces the run JSON: `pytest` (the unit tests) after
-        # `pytest --benchmark-only` leaves that run's metrics in place.
-        if not (o.benchmark_skip or o.collectonly) and any(map(selection.measures, items)):
-            self.gate.start_run()  # a run that stops short leaves no former run's JSON in its place
+        if self.run_deferred and any(map(selection.measures, items)):
+            self.gate.start_run()
 
     def deselect(self, items) -> None:
         """Take out the placeholders of tests with no case for the devices collected, and the CPU cases
