@@ -18,24 +18,19 @@ def _number(text: str, kind: type) -> float:
     return value
 
 
-def positive_float(text: str) -> float:
-    """A finite number above 0 (--tolerance-k: inf compares every change as ok, 0 fails every change)."""
-    value = _number(text, float)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-    return value
+def _at_least(kind: type, low: float, strict: bool, what: str):
+    """A parser of a number of `kind` that is at least `low` (above it when strict)."""
+    def parse(text: str):
+        value = _number(text, kind)
+        if value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {what}")
+        return value
+    parse.__name__ = f"{kind.__name__} {what}"
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """An integer of 0 or more (--confirm-runs: 0 fails on the first measurement)."""
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
-
-
-def positive_int(text: str) -> int:
-    value = _number(text, int)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
+# --tolerance-k: inf compares every change as ok, 0 fails every change.
+positive_float = _at_least(float, 0, True, "above 0")
+# --confirm-runs: 0 fails on the first measurement.
+non_negative_int = _at_least(int, 0, False, "0 or more")
+positive_int = _at_least(int, 0, True, "1 or more")

@@ -1,29 +1,13 @@
 """The session's registry of running servers: what stop_all() stops, and that nothing starts after it."""
 
-import dataclasses
-import sys
 import threading
 import time
 
 import pytest
+from standins import stand_in
 
 from pagedbench.engines import vllm_server as srv
 from pagedbench.engines.live_servers import LiveServers
-
-STAND_IN = """
-import http.server, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-    def log_message(self, *a): pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
-"""
-
-
-@dataclasses.dataclass(frozen=True)
-class StandIn(srv.ServerSettings):
-    def argv(self, port):
-        return [sys.executable, "-c", STAND_IN, str(port)]
 
 
 class Slow:
@@ -59,7 +43,7 @@ def test_a_session_registry_stacks_over_the_one_it_was_started_in():
 
 def test_a_started_server_is_in_the_registry_until_stopped_and_none_starts_after_stop_all(tmp_path):
     live = LiveServers()
-    settings = StandIn(model="none", served_name="none", log_path=str(tmp_path / "s.log"), start_timeout_s=60)
+    settings = stand_in(tmp_path / "s.log", start_timeout_s=60)
     server = srv.VllmServer(settings, settings.log_path, settings.start_timeout_s, live=live).start()
     assert len(live) == 1
     server.stop(5.0)

@@ -1,44 +1,28 @@
 """The serving tier's process handling, on a stand-in server (a few lines of Python, no vLLM):
 a start that fails quotes the log, a taken port is retried, stopping takes the whole process group."""
 
-import dataclasses
 import http.server
 import sys
-import textwrap
 import threading
 
 import pytest
+import standins
+from standins import script
 
 from pagedbench.engines import vllm_server as srv
 from pagedbench.workloads.serving_mixes import parse_rates
 
 # Serves /health on the port it is given; spawns a child that would outlive a careless stop.
-STAND_IN = textwrap.dedent("""
-    import http.server, subprocess, sys
-    port, mode = int(sys.argv[1]), sys.argv[2]
-    if mode == "crash":
+STAND_IN = script("""
+    if sys.argv[2] == "crash":
         print("ValueError: No valid attention backend found for block_size 8", flush=True)
         sys.exit(1)
     subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-        def log_message(self, *a): pass
-    http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
 """)
 
 
-@dataclasses.dataclass(frozen=True)
-class StandIn(srv.ServerSettings):
-    mode: str = "ok"
-
-    def argv(self, port):
-        return [sys.executable, "-c", STAND_IN, str(port), self.mode]
-
-
 def stand_in(tmp_path, mode="ok"):
-    return StandIn(model="none", served_name="none", mode=mode, log_path=str(tmp_path / "server.log"),
-                   start_timeout_s=30)
+    return standins.stand_in(tmp_path / "server.log", STAND_IN, mode)
 
 
 def test_stop_takes_the_whole_group(tmp_path):

@@ -1,37 +1,23 @@
 """A server that dies is reported with its own log's last lines, and its log survives the restart that
 follows (a numbered log per start). Stand-in: a server of a few lines of Python, no vLLM."""
 
-import dataclasses
 import os
 import signal
-import sys
 import textwrap
+
+from standins import script, stand_in
 
 from pagedbench.engines import vllm_server as srv
 
-STAND_IN = textwrap.dedent("""
-    import http.server, sys
-    port = int(sys.argv[1])
+LAST_WORDS = """
     for i in range(40):
         print(f"start-up line {i}", flush=True)
     print("EngineCore: out of blocks, aborting (stand-in's last words)", flush=True)
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-        def log_message(self, *a): pass
-    http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
-""")
-
-
-@dataclasses.dataclass(frozen=True)
-class StandIn(srv.ServerSettings):
-    def argv(self, port):
-        return [sys.executable, "-c", STAND_IN, str(port)]
+"""
 
 
 def test_a_crash_is_reported_with_its_log_and_the_restart_keeps_it(tmp_path):
-    settings = StandIn(model="none", served_name="none", log_path=str(tmp_path / "server-cache_on.log"),
-                       start_timeout_s=30)
+    settings = stand_in(tmp_path / "server-cache_on.log", script(LAST_WORDS))
     first = settings.start()
     try:
         assert first.crashed("load variable at inf req/s") is None  # alive: nothing to report
@@ -63,12 +49,7 @@ def test_a_stopped_server_leaves_nothing_in_the_temporary_folder(tmp_path):
         pathlib.Path(os.environ["VLLM_RPC_BASE_PATH"], "socket-standin").write_text("x")
     """)
 
-    @dataclasses.dataclass(frozen=True)
-    class Leaving(srv.ServerSettings):
-        def argv(self, port):
-            return [sys.executable, "-c", marker + STAND_IN, str(port)]
-
-    server = Leaving(model="none", served_name="none", log_path=str(tmp_path / "s.log"), start_timeout_s=30).start()
+    server = stand_in(tmp_path / "s.log", script(marker)).start()
     tmp = server.tmp_dir
     assert tmp and os.path.exists(os.path.join(tmp, "vllm_dist_standin"))
     server.stop()

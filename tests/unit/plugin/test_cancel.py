@@ -17,28 +17,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 
 SUITE_TEST = '''
-import dataclasses, os, subprocess, sys, textwrap, time
+import os, subprocess, sys, time
 from pathlib import Path
 
-from pagedbench.engines import vllm_server as srv
+sys.path.insert(0, os.environ["STANDINS_DIR"])
+from standins import script, stand_in
 
-STAND_IN = textwrap.dedent("""
-    import http.server, signal, subprocess, sys
-    port = int(sys.argv[1])
+STAND_IN = script("""
     subprocess.Popen([sys.executable, "-c",
                       "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200); self.end_headers(); self.wfile.write(b"ok")
-        def log_message(self, *a): pass
-    http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
 """)
-
-
-@dataclasses.dataclass(frozen=True)
-class StandIn(srv.ServerSettings):
-    def argv(self, port):
-        return [sys.executable, "-c", STAND_IN, str(port)]
 
 
 def test_a_finished(metrics, target):
@@ -46,7 +34,7 @@ def test_a_finished(metrics, target):
 
 
 def test_b_cancelled(metrics, target, tmp_path):
-    server = StandIn(model="none", served_name="none", log_path=str(tmp_path / "s.log"), start_timeout_s=30).start()
+    server = stand_in(tmp_path / "s.log", STAND_IN).start()
     core = subprocess.Popen([sys.executable, "-c",
                              "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
     Path(os.environ["READY_FILE"]).write_text(f"{server.proc.pid} {core.pid}")
@@ -68,7 +56,8 @@ def test_a_cancelled_session_stops_everything_and_keeps_its_run(tmp_path, sig):
     session = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--trust-machine",
                                 f"--metrics-json={run}", f"--serving-logs={tmp_path / 'logs'}",
                                 f"--baselines-dir={tmp_path / 'baselines'}", "-k", "cpu", "test_cancel_me.py"],
-                               cwd=suite, env={**os.environ, "PYTHONPATH": str(ROOT), "READY_FILE": str(ready)},
+                               cwd=suite, env={**os.environ, "PYTHONPATH": str(ROOT), "READY_FILE": str(ready),
+                                                "STANDINS_DIR": str(ROOT / "tests" / "unit")},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 240
