@@ -12,6 +12,7 @@ import pytest
 
 from pagedbench.engines.vllm_server import VllmServer, group_alive
 from pagedbench.gate import tolerance as tol
+from pagedbench.meters.energy import EnergyMeter
 from pagedbench.meters.serving_load import Load, max_in_flight, preload_generator, run_load
 from pagedbench.metrics import slo
 from pagedbench.prediction import kv_arithmetic as kv
@@ -58,7 +59,9 @@ def server(start_engine, engine_pool, served_model, model_shape, serving, target
 
 def measure(metrics, srv, tokenizer, load, timeout_s, key):
     """One load; its figures under `key.*` (latencies lower-is-better, rates higher-is-better)."""
-    r = run_load(srv, tokenizer, load, slo.SLO_MS, timeout_s)
+    with EnergyMeter() as energy:
+        r = energy.around(lambda: run_load(srv, tokenizer, load, slo.SLO_MS, timeout_s))
+    energy.record(metrics, r["total_output_tokens"], prefix=f"{key}.")
     kind = srv.settings.kind
     for what, pct in GATED:
         metrics.metric(f"{key}.{what}_{pct}_ms", float(r[f"{pct}_{what}_ms"]), "ms", "lower",
