@@ -81,8 +81,12 @@ def _tests(run: dict) -> str:
     return ", ".join(f"{outcomes.count(o)} {o}" for o in ("passed", "failed", "skipped") if o in outcomes) or "no test"
 
 
+def _progress(line: str) -> None:
+    print(line, flush=True)  # a run of minutes: each side's line as it ends, also when piped to a file
+
+
 def run_ab(sides: dict[str, Side], pytest_args: list[str], rounds: int, repo: Path, python: str, keep: Path,
-           log=print) -> tuple[list[dict], list[dict]]:
+           log=_progress) -> tuple[list[dict], list[dict]]:
     """Every (round, side) run in order; (per-round {"A": run, "B": run}, the runs' records)."""
     baselines = keep / "empty-baselines"  # no stored baseline: each side's gate compares nothing
     baselines.mkdir(parents=True, exist_ok=True)
