@@ -58,16 +58,13 @@ def _pairs(spec: str, body: str) -> list[str]:
 
 
 def kind_of(spec: str) -> str:
-    if spec == "current":
-        return "current"
-    if spec.startswith("settings:"):
-        return "settings"
-    if spec.startswith("env:"):
-        return "env"
-    if spec.endswith(".whl"):
-        return "wheel"
-    if REQUIREMENT.fullmatch(spec.strip()):
-        return "requirement"
+    """Which of the SPEC forms spec is (the module docstring lists them)."""
+    prefix, colon, _ = spec.partition(":")
+    found = [kind for kind, matches in (("current", spec == "current"), (prefix, colon and prefix in ("settings", "env")),
+                                        ("wheel", spec.endswith(".whl")),
+                                        ("requirement", REQUIREMENT.fullmatch(spec.strip()))) if matches]
+    if found:
+        return found[0]
     raise PagedBenchError(f"SPEC {spec!r}: not a wheel (*.whl), a pinned pip requirement (vllm==0.26.0), "
                           "settings:K=V, env:K=V or current")
 
