@@ -23,6 +23,10 @@ def register(sub) -> None:
     bs.add_argument("--import-timings", nargs="+", metavar="FOLDER", default=[],
                     help="pytest-benchmark storage folders of the former layout (baselines/<slug>/<machine id>/"
                          "NNNN_*.json): each machine's newest saved run's timings into baselines/<slug>.json")
+    bs.add_argument("--drop", metavar="GLOB",
+                    help="remove the tests matching GLOB from baselines/<slug>.json (every slug with --slug unset): "
+                         "figures of a workload the code no longer runs, which must be recorded again")
+    bs.add_argument("--slug", metavar="SLUG", help="with --drop: only this GPU's baseline")
     bs.set_defaults(func=run)
 
 
@@ -30,8 +34,10 @@ def run(args) -> None:
     from pagedbench.gate.baseline_merge import write_baseline
     from pagedbench.gate.benchmark_compare import import_stored_runs
 
+    if args.drop:
+        return drop(args)
     if not args.runs and not args.import_timings:
-        raise PagedBenchError("baseline: give run files (RUN.json ...) or --import-timings FOLDER")
+        raise PagedBenchError("baseline: give run files (RUN.json ...), --import-timings FOLDER or --drop GLOB")
     for folder in args.import_timings:
         for note in import_stored_runs(folder, args.baselines_dir):
             print(note)
@@ -41,3 +47,21 @@ def run(args) -> None:
             print(note)
         for path in paths:
             print(f"wrote {path}")
+
+
+def drop(args) -> None:
+    from pathlib import Path
+
+    from pagedbench.gate import baseline_file as bl
+
+    folder = Path(args.baselines_dir)
+    paths = [folder / f"{args.slug}.json"] if args.slug else sorted(folder.glob("*.json"))
+    with bl.update_lock(folder):
+        for path in paths:
+            base = bl.load(path)
+            if base is None:
+                raise PagedBenchError(f"{path}: no such baseline")
+            kept, gone = bl.drop(base, args.drop)
+            if gone:
+                bl.write_atomic(path, kept)
+            print(f"{path}: dropped {len(gone)} test(s) matching {args.drop!r}")

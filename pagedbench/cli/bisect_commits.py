@@ -30,15 +30,6 @@ from pathlib import Path
 from pagedbench.errors import PagedBenchError
 from pagedbench.gate import tolerance as tol
 
-# The step script runs outside the bisected tree and judges with this checkout's module (on its
-# PYTHONPATH), so revisions without this module can be bisected too; pytest runs on the tree.
-STEP = '''import os, subprocess, sys
-from pagedbench.cli.bisect_commits import step_verdict
-rc = subprocess.call(sys.argv[2:], env={**os.environ, "PYTHONPATH": os.getcwd()})
-outcome, why = step_verdict(rc, sys.argv[1])
-print(f"step: {why}")
-sys.exit(outcome)
-'''
 HERE = Path(__file__).resolve().parents[2]  # the folder holding this checkout's pagedbench
 NO_TESTS = 5  # pytest's exit status when the selection holds no test
 VERDICTS = {0: "good", 1: "bad"}  # any other pytest exit (no tests, usage error, crash) is 125: skip
@@ -191,15 +182,16 @@ def bisect(repo: Path, good: str, bad: str, pytest_args: list[str], log=print) -
     repo = Path(repo).resolve()
     good, bad = _git(repo, "rev-parse", "--verify", f"{good}^{{commit}}"), _git(repo, "rev-parse", "--verify", f"{bad}^{{commit}}")
     tmp = Path(tempfile.mkdtemp(prefix="pagedbench-bisect-"))
-    tree, baselines, step = tmp / "tree", tmp / "baselines", tmp / "step.py"
-    step.write_text(STEP)
+    tree, baselines = tmp / "tree", tmp / "baselines"
+    from pagedbench.cli.bisect_step import command as step  # the step module imports this one
+
     _git(repo, "worktree", "add", "--detach", "-q", str(tree), good)
     try:
         log(f"measuring the good revision {good[:12]} as the baseline")
         measure_baseline(f"revision {good[:12]}", baselines, pytest_args, tree, oracle_env(tree), log=log)
         # The bad end is shown bad before any step: a bad end that passes would make git bisect name it.
         _git(tree, "checkout", "-q", "--detach", bad)
-        done = subprocess.run([sys.executable, str(step), str(run_json(baselines)),
+        done = subprocess.run([*step(), str(run_json(baselines)),
                                *pytest_command(baselines, pytest_args)], cwd=tree, env=oracle_env(HERE),
                               capture_output=True, text=True)
         verdict = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else f"exit {done.returncode}"
@@ -209,7 +201,7 @@ def bisect(repo: Path, good: str, bad: str, pytest_args: list[str], log=print) -
                                   "nothing to bisect")
         _git(tree, "checkout", "-q", "--detach", good)
         _git(tree, "bisect", "start", bad, good)
-        run = subprocess.run(["git", "bisect", "run", sys.executable, str(step), str(run_json(baselines)),
+        run = subprocess.run(["git", "bisect", "run", *step(), str(run_json(baselines)),
                               *pytest_command(baselines, pytest_args)], cwd=tree, env=oracle_env(HERE), capture_output=True, text=True)
         log(run.stdout[-6000:])
         found = re.search(r"^([0-9a-f]{40}) is the first bad commit", run.stdout, re.MULTILINE)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
+from pagedbench.engines.device_timer import DeviceTimer
 from pagedbench.errors import PagedBenchError
-from pagedbench.meters.device_timing import DeviceTimer
 from pagedbench.workloads.requests import Workload
 
 

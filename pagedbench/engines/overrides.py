@@ -18,7 +18,7 @@ _WORDS = {"true": True, "false": False, "none": None, "null": None}
 
 
 def _fields() -> dict[str, set[str]]:
-    from pagedbench.engines.vllm_offline import EngineSettings
+    from pagedbench.engines.engine_settings import EngineSettings
     from pagedbench.engines.vllm_server import ServerSettings
 
     return {cls.__name__: {f.name for f in dataclasses.fields(cls)} - {"model", "served_name", "log_path"}

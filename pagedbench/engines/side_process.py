@@ -2,7 +2,7 @@
 
     python -m pagedbench.engines.side_process SPEC.json OUT.json
 
-On a GPU (vLLM 0.26.0, torch 2.11, H200, 2026-11-30) a compiled engine started after a compiled bf16
+On a GPU (vLLM 0.26.0, torch 2.11, H200; docs/hardware-notes.md, "Incidents") a compiled engine started after a compiled bf16
 engine had run in the same process failed its CUDA-graph capture with PyTorch's `it->second->use_count
 > 0 INTERNAL ASSERT FAILED` (CUDACachingAllocator.cpp): the fp8 side of test_kv_cache_dtype_throughput
 in two sessions, and a bare script starting two bf16 engines one after the other (eager then compiled
@@ -37,10 +37,18 @@ def _workload(name: str, pairs: list, max_seq_len: int) -> Workload:
     return Workload(name, tuple(Request(tuple(p), o) for p, o in pairs), max_seq_len, 0)
 
 
+def side_rounds(fn, rounds: int, warmup: int = 1) -> list:
+    """The same rounds as meters.device_timing.timed_rounds, for the second side of a comparison inside one test:
+    pytest-benchmark times one function per test, and two 8B engines do not fit one GPU together,
+    so the sides run one after the other, each bracketed by the same `timed_generate`."""
+    for _ in range(warmup):
+        fn()
+    return [fn() for _ in range(rounds)]
+
+
 def main(argv: list[str]) -> None:
-    from pagedbench.engines.vllm_offline import EngineSettings
-    from pagedbench.meters.device_timing import side_rounds
-    from pagedbench.metrics.token_agreement import checked_ids
+    from pagedbench.engines.engine_settings import EngineSettings
+    from pagedbench.engines.output_check import checked_ids
 
     spec = json.loads(Path(argv[0]).read_text())
     settings = EngineSettings(**spec["settings"])

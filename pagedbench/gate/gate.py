@@ -115,9 +115,11 @@ class Gate:
             if machine else None
         reasons: dict[str, str] = {}
         base_settings = machine.settings.get(rec.test_id) if machine else None
-        if base_settings and (diff := settings.differences(base_settings, rec.params.get("settings", []))):
-            # Other settings make other figures: neither a regression nor an improvement.
+        now_settings = rec.params.get("settings", [])
+        if base_settings and (diff := settings.differences(base_settings, now_settings)):
+            # Other settings asked for make other figures: neither a regression nor an improvement.
             reasons = {name: "baseline from other settings: " + "; ".join(diff) for name in rec.metrics}
+        resolved = settings.differences(base_settings or [], now_settings, "resolved")
         for name, m in rec.metrics.items():
             if m.portable or name in reasons:
                 continue
@@ -132,6 +134,8 @@ class Gate:
                 bl.compare(rec.test_id, {**(bound or {}), **portable}, rec.metrics, self.opts.k, reasons)]
         if base and base_settings is None and rec.params.get("settings") and rec.test_id in _known(base, self.identity):
             rows = [verdicts.note(c, "baseline settings not recorded") for c in rows]
+        if resolved and not reasons:  # a vLLM upgrade's new default: compared, and the row says what moved
+            rows = [verdicts.note(c, "vLLM resolved " + "; ".join(resolved)) for c in rows]
         return [bl.Comparison(c.test_id, c.metric, c.unit, c.direction, c.baseline, c.now, c.tolerance, "unstable",
                               f"modes {bl.fmt(rec.unstable[c.metric][0])} / {bl.fmt(rec.unstable[c.metric][1])} {c.unit}")
                 if c.metric in rec.unstable and c.status in ("ok", "regressed", "improved") else c for c in rows]

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from pagedbench.errors import PagedBenchError
 from pagedbench.gate import tolerance as tol
 from pagedbench.kernels import implementations as kernels
-from pagedbench.kernels.implementations import DecodeCase, ImplUnavailable
+from pagedbench.kernels.copy_bandwidth import copy_bandwidth_gbps
+from pagedbench.kernels.decode_inputs import DecodeCase, fits, make_inputs, with_fp8_cache
+from pagedbench.kernels.implementations import ImplUnavailable
+from pagedbench.kernels.references import fp8_reference, prefill_reference, reference, rel_error
 from pagedbench.meters.energy import kernel_energy
 from pagedbench.meters.kernel_timing import GraphReplay, Timing, copies_for, l2_bytes, time_eager
 from pagedbench.workloads.model import ModelShape
@@ -57,7 +60,7 @@ class KernelSession:
 
     def start(self, shape: ModelShape) -> None:
         self.shape = shape
-        self.copy_gbps = kernels.copy_bandwidth_gbps()
+        self.copy_gbps = copy_bandwidth_gbps()
         self.l2 = l2_bytes()
         self.unavailable, self.broken = kernels.warm_up(shape, {**kernels.PAGED, **kernels.CONTIGUOUS},
                                                         kernels.PAGED_FP8)
@@ -80,12 +83,12 @@ class KernelSession:
             torch.cuda.empty_cache()
             free, _ = torch.cuda.mem_get_info()
             copies = copies_for(case.kv_bytes(self.shape), self.l2)
-            if not kernels.fits(case, self.shape, free, copies):
+            if not fits(case, self.shape, free, copies):
                 raise CaseTooLarge(f"B={case.batch} x {case.context} tokens needs more than the free "
                                    f"{free / 2**30:.0f} GiB")
             try:
-                inps = [kernels.make_inputs(case, self.shape, seed=i) for i in range(copies)]
-                self.inputs[key] = (inps, kernels.reference(inps[0]))
+                inps = [make_inputs(case, self.shape, seed=i) for i in range(copies)]
+                self.inputs[key] = (inps, reference(inps[0]))
             except torch.OutOfMemoryError:
                 self.inputs.clear()
                 torch.cuda.empty_cache()  # the session goes on with the memory back
@@ -117,16 +120,16 @@ class KernelSession:
         inps, ref = self._inputs(case, fresh)
         self._runnable(impl)
         built, out = self._calls(impl, builder, case, inps)
-        return dataclasses.replace(built, rel_error=kernels.rel_error(out, ref))
+        return dataclasses.replace(built, rel_error=rel_error(out, ref))
 
     def build_fp8(self, impl: str, case: DecodeCase, fresh: bool = False) -> tuple[Built, float]:
         """The implementation on fp8 copies of the case's paged K/V, checked against fp32 attention over
         the fp8-rounded K/V; also returns its error against the unrounded K/V (what fp8 costs)."""
         inps, ref = self._inputs(dataclasses.replace(case, kv_dtype="auto"), fresh)
         self._runnable(kernels.fp8_name(impl))
-        built, out = self._calls(impl, kernels.PAGED_FP8[impl], case, [kernels.with_fp8_cache(i) for i in inps])
-        error = kernels.rel_error(out, kernels.fp8_reference(inps[0]))
-        return dataclasses.replace(built, rel_error=error), kernels.rel_error(out, ref)
+        built, out = self._calls(impl, kernels.PAGED_FP8[impl], case, [with_fp8_cache(i) for i in inps])
+        error = rel_error(out, fp8_reference(inps[0]))
+        return dataclasses.replace(built, rel_error=error), rel_error(out, ref)
 
     def build_prefill(self, case: DecodeCase, query_len: int) -> Built:
         """FA3's chunked prefill on the case's first input set: compute-bound, so L2 residency of
@@ -134,7 +137,7 @@ class KernelSession:
         inp = self.inputs_for(case)[0][0]
         call, label = kernels.fa3_prefill(inp, case, query_len)
         out = call()
-        return Built("fa3", case, [call], label, kernels.rel_error(out, kernels.prefill_reference(inp, query_len)), 1)
+        return Built("fa3", case, [call], label, rel_error(out, prefill_reference(inp, query_len)), 1)
 
     def record(self, metrics, built: Built, timing: Timing, one_pass=None) -> tuple[float, float, float]:
         """Latency, K/V bandwidth and its share of the copy bandwidth, and with one_pass (time_calls') the
@@ -216,7 +219,7 @@ def record_latency(metrics, timing: Timing, floor: float, one_pass=None, calls: 
     measured after the timed rounds (meters/energy.kernel_energy)."""
     metrics.param(timing=timing.method)
     if one_pass is not None:
-        kernel_energy(metrics, one_pass, calls, timing.seconds)
+        kernel_energy(metrics, one_pass, calls, timing.seconds, max(tol.ENERGY, floor))
     metrics.metric("latency_us", timing.seconds * 1e6, "us", "lower", spread=timing.spread, floor=floor)
     if timing.modes:
         metrics.mark_unstable("latency_us", timing.modes[0] * 1e6, timing.modes[1] * 1e6)

@@ -1,117 +1,20 @@
-"""Decode attention kernels on one layer of a model's attention shape.
+"""Decode attention implementations on one layer of a model's attention shape.
 
 Paged implementations read K/V through a block table; contiguous ones read one
-dense buffer per sequence. Every implementation is checked against an fp32
-reference before it is timed. Timing is triton.testing.do_bench: CUDA events
-around each call, the L2 cache flushed between calls, median over the reps.
+dense buffer per sequence. Each builder returns a call and a label, or raises
+ImplUnavailable with the reason it cannot run here. The harness (kernels/harness.py)
+checks every implementation against the fp32 reference (kernels/references.py)
+before timing it by CUDA-graph replay (meters/kernel_timing.py's GraphReplay).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from pagedbench.kernels.decode_inputs import DecodeCase, DecodeInputs, make_inputs, with_fp8_cache
+from pagedbench.kernels.references import prefill_queries
 from pagedbench.workloads.model import ModelShape
-
-
-@dataclass(frozen=True)
-class DecodeCase:
-    batch: int
-    context: int
-    block_size: int = 16
-    order: str = "shuffled"   # "in-order" block tables or "shuffled" (a long-running server's pool)
-    kv_dtype: str = "auto"    # "auto": the model's dtype; "fp8": the paged cache in float8_e4m3fn
-
-    def kv_bytes(self, shape: ModelShape) -> int:
-        """K and V of one layer read once: the floor on the bytes a decode step moves."""
-        elem = 1 if self.kv_dtype == "fp8" else shape.dtype_bytes
-        return 2 * self.batch * self.context * shape.num_kv_heads * shape.head_dim * elem
-
-
-@dataclass(eq=False)
-class DecodeInputs:
-    q: object              # (B, Hq, D)
-    k: object              # (B, T, Hkv, D) contiguous
-    v: object
-    k_cache: object        # (num_blocks, block_size, Hkv, D) paged
-    v_cache: object
-    block_table: object    # (B, T / block_size) int32
-    seq_lens: object       # (B,) int32
-    scale: float
-    _prefill_q: object = None
-
-
-def fits(case: DecodeCase, shape: ModelShape, free_bytes: int, copies: int = 1) -> bool:
-    # Contiguous + paged copies of K and V per input set, an fp32 reference chunk and slack for the kernels.
-    return copies * 2 * case.kv_bytes(shape) * 1.25 < 0.8 * free_bytes
-
-
-def make_inputs(case: DecodeCase, shape: ModelShape, seed: int = 0) -> DecodeInputs:
-    import torch
-    g = torch.Generator(device="cuda").manual_seed(seed)
-    dt = getattr(torch, shape.dtype)
-    B, T, Hkv, D = case.batch, case.context, shape.num_kv_heads, shape.head_dim
-    if T % case.block_size:
-        raise ValueError(f"context {T} is not a multiple of block size {case.block_size}")
-    q = torch.randn(B, shape.num_q_heads, D, generator=g, device="cuda", dtype=dt)
-    k = torch.randn(B, T, Hkv, D, generator=g, device="cuda", dtype=dt)
-    v = torch.randn(B, T, Hkv, D, generator=g, device="cuda", dtype=dt)
-    per_seq = T // case.block_size
-    n_blocks = B * per_seq
-    ids = torch.arange(n_blocks, device="cuda", dtype=torch.int32)
-    if case.order == "shuffled":
-        ids = ids[torch.randperm(n_blocks, generator=g, device="cuda")]
-    block_table = ids.view(B, per_seq).contiguous()
-    k_cache = torch.empty(n_blocks, case.block_size, Hkv, D, device="cuda", dtype=dt)
-    v_cache = torch.empty_like(k_cache)
-    flat = block_table.reshape(-1).long()
-    k_cache[flat] = k.reshape(n_blocks, case.block_size, Hkv, D)
-    v_cache[flat] = v.reshape(n_blocks, case.block_size, Hkv, D)
-    seq_lens = torch.full((B,), T, device="cuda", dtype=torch.int32)
-    return DecodeInputs(q, k, v, k_cache, v_cache, block_table, seq_lens, 1.0 / math.sqrt(D))
-
-
-def with_fp8_cache(inp: DecodeInputs) -> DecodeInputs:
-    """The same inputs with the paged K/V stored as float8_e4m3fn (scale 1: randn fits e4m3's range),
-    as vLLM stores them with kv_cache_dtype="fp8"; the contiguous K/V stay the model's dtype."""
-    import torch
-    f8 = torch.float8_e4m3fn
-    return dataclasses.replace(inp, k_cache=inp.k_cache.to(f8), v_cache=inp.v_cache.to(f8))
-
-
-def fp8_reference(inp: DecodeInputs):
-    """fp32 attention over the fp8-rounded K/V: what an fp8-cache kernel must compute (its error
-    against this is the kernel's; against `reference` it adds the cache's rounding)."""
-    import torch
-    f8 = torch.float8_e4m3fn
-    return reference(dataclasses.replace(inp, k=inp.k.to(f8).to(inp.k.dtype), v=inp.v.to(f8).to(inp.v.dtype)))
-
-
-def reference(inp: DecodeInputs, chunk: int = 4):
-    """fp32 attention of one query token per sequence over its whole context (GQA)."""
-    import torch
-    B, Hq, D = inp.q.shape
-    Hkv = inp.k.shape[2]
-    out = torch.empty(B, Hq, D, device="cuda", dtype=torch.float32)
-    for s in range(0, B, chunk):
-        q = inp.q[s:s + chunk].float().view(-1, Hkv, Hq // Hkv, D)
-        k = inp.k[s:s + chunk].float()
-        v = inp.v[s:s + chunk].float()
-        scores = torch.einsum("bhgd,bthd->bhgt", q, k) * inp.scale
-        out[s:s + chunk] = torch.einsum("bhgt,bthd->bhgd", scores.softmax(-1), v).reshape(-1, Hq, D)
-    return out
-
-
-def rel_error(out, ref) -> float:
-    import torch
-    out = out.float().reshape(ref.shape)
-    if not torch.isfinite(out).all():
-        return math.inf
-    return (torch.linalg.vector_norm(out - ref) / torch.linalg.vector_norm(ref)).item()
-
 
 # ---- implementations ---------------------------------------------------------------------
 # Each builder returns (call, label) or raises ImplUnavailable with the reason it cannot run here.
@@ -162,35 +65,6 @@ def fa3_prefill(inp: DecodeInputs, case: DecodeCase, query_len: int):
     cu_q = torch.arange(0, (case.batch + 1) * query_len, query_len, device="cuda", dtype=torch.int32)
     return (_fa_through_block_table(fa, inp, case, q, cu_q, query_len),
             f"vllm_flash_attn FA{fa[1]}, block table, {query_len}-token chunk")
-
-
-def prefill_queries(inp: DecodeInputs, query_len: int):
-    """Deterministic queries for the chunk (B * query_len, Hq, D), drawn once per input set."""
-    import torch
-    if getattr(inp, "_prefill_q", None) is None or inp._prefill_q.shape[0] != inp.q.shape[0] * query_len:
-        g = torch.Generator(device="cuda").manual_seed(1)
-        inp._prefill_q = torch.randn(inp.q.shape[0] * query_len, *inp.q.shape[1:], generator=g,
-                                     device="cuda", dtype=inp.q.dtype)
-    return inp._prefill_q
-
-
-def prefill_reference(inp: DecodeInputs, query_len: int):
-    """fp32 causal attention of the last query_len positions over the whole context."""
-    import torch
-    B, T, Hkv, D = inp.k.shape
-    Hq = inp.q.shape[1]
-    q_all = prefill_queries(inp, query_len).view(B, query_len, Hq, D)
-    out = torch.empty(B * query_len, Hq, D, device="cuda", dtype=torch.float32)
-    pos_q = torch.arange(T - query_len, T, device="cuda")
-    mask = pos_q[:, None] >= torch.arange(T, device="cuda")[None, :]       # (Lq, T)
-    for b in range(B):
-        q = q_all[b].float().view(query_len, Hkv, Hq // Hkv, D)
-        k, v = inp.k[b].float(), inp.v[b].float()
-        s = torch.einsum("qhgd,thd->hgqt", q, k) * inp.scale
-        s = s.masked_fill(~mask, float("-inf"))
-        o = torch.einsum("hgqt,thd->qhgd", s.softmax(-1), v)
-        out[b * query_len:(b + 1) * query_len] = o.reshape(query_len, Hq, D)
-    return out
 
 
 def fa3_contiguous(inp: DecodeInputs, case: DecodeCase):
@@ -319,21 +193,3 @@ def warm_up(shape: ModelShape, builders: dict[str, Callable], fp8_builders: dict
             broken[name] = f"{type(exc).__name__}: {exc}"
     torch.cuda.synchronize()
     return unavailable, broken
-
-
-def do_bench(call, warmup_ms: int = 25, rep_ms: int = 50) -> tuple[float, float]:
-    """(median seconds, relative spread) of one call: CUDA events, L2 flushed before each rep."""
-    import triton.testing
-    q20, q50, q80 = triton.testing.do_bench(call, warmup=warmup_ms, rep=rep_ms, quantiles=[0.2, 0.5, 0.8])
-    return q50 / 1e3, (q80 - q20) / q50 if q50 else 0.0
-
-
-def copy_bandwidth_gbps(nbytes: int = 2 << 30) -> float:
-    """Practical peak: a large device-to-device copy, counting bytes read plus bytes written."""
-    import torch
-    src = torch.empty(nbytes, dtype=torch.uint8, device="cuda")
-    src.random_(0, 255)
-    dst = torch.empty_like(src)
-    seconds, _ = do_bench(lambda: dst.copy_(src), warmup_ms=50, rep_ms=200)
-    torch.cuda.empty_cache()  # src/dst go when this frame returns
-    return 2 * nbytes / seconds / 1e9

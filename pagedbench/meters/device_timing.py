@@ -1,4 +1,4 @@
-"""Meters: device-side timing and a background NVML memory sampler."""
+"""Meters: timed rounds through pytest-benchmark and a background NVML memory sampler."""
 
 from __future__ import annotations
 
@@ -6,36 +6,6 @@ import threading
 import time
 
 from pagedbench.workloads.model import GIB
-
-
-class DeviceTimer:
-    """Elapsed time of device work: CUDA events on a GPU, perf_counter on the CPU.
-
-    CPU kernels run synchronously, so the host clock is the device clock there;
-    on CUDA the events bracket the queued work and are read after a sync.
-    """
-
-    def __init__(self, device: str):
-        self.cuda = device.startswith("cuda")
-        self.seconds = 0.0
-
-    def __enter__(self):
-        if self.cuda:
-            import torch
-            self._start, self._end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            self._start.record()
-        else:
-            self._t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        if self.cuda:
-            self._end.record()
-            self._end.synchronize()
-            self.seconds = self._start.elapsed_time(self._end) / 1000.0
-        else:
-            self.seconds = time.perf_counter() - self._t0
-        return False
 
 
 class NvmlSampler:
@@ -123,12 +93,3 @@ def drop_unmeasured(bench) -> None:
     stats = getattr(getattr(bench, "stats", None), "stats", None)
     if stats is not None and not stats.data:
         bench.has_error = True
-
-
-def side_rounds(fn, rounds: int, warmup: int = 1) -> list:
-    """The same rounds as `timed_rounds`, for the second side of a comparison inside one test:
-    pytest-benchmark times one function per test, and two 8B engines do not fit one GPU together,
-    so the sides run one after the other, each bracketed by the same `timed_generate`."""
-    for _ in range(warmup):
-        fn()
-    return [fn() for _ in range(rounds)]

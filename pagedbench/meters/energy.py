@@ -3,7 +3,8 @@ driver loaded) read before and after every timed region on a GPU.
 
 Joules per output token (throughput, serving per load, the sweep) and joules per call (kernels) are
 the figures gated, lower is better, with the same noise model as the timings: the median over the
-regions, their relative spread as the metric's noise, and a floor (tolerance.ENERGY). Mean watts are
+regions, their relative spread as the metric's noise, and a floor the caller gives (tolerance.ENERGY:
+the noise policy's one home is gate/tolerance.py, a later stage than this one). Mean watts are
 reported beside them, not gated: fewer watts also come from a device that waits more.
 
 Where the counter is missing (a CPU machine, a GPU or driver without it: NVMLError) the figures are
@@ -16,8 +17,6 @@ import math
 import statistics
 import time
 from collections.abc import Callable
-
-from pagedbench.gate import tolerance as tol
 
 # Kernel calls take microseconds and the counter advances in steps of milliseconds: the calls are
 # replayed for this long per region, over this many regions, so a step is a small part of each.
@@ -85,7 +84,7 @@ class EnergyMeter:
             metrics.not_measured(name, why)
         return True
 
-    def record(self, metrics, work: float, per: str = "token", prefix: str = "", floor: float = tol.ENERGY) -> None:
+    def record(self, metrics, work: float, floor: float, per: str = "token", prefix: str = "") -> None:
         """Joules per unit of work (`work` units in each region, e.g. output tokens per round), gated lower
         is better, and mean watts, reported; or both as not measured, with why."""
         j_name, w_name = f"{prefix}energy_j_per_{per}", f"{prefix}mean_watts"
@@ -103,7 +102,7 @@ def _spread(values: list[float]) -> float:
 
 
 def kernel_energy(metrics, one_pass: Callable[[], object], calls_per_pass: int, seconds_per_call: float,
-                  meter: EnergyMeter | None = None) -> None:
+                  floor: float, meter: EnergyMeter | None = None) -> None:
     """Joules per kernel call: one_pass (calls_per_pass calls, synchronized) replayed for KERNEL_WINDOW_S
     per region, KERNEL_REGIONS regions, outside the latency's timed rounds."""
     passes = max(1, math.ceil(KERNEL_WINDOW_S / max(seconds_per_call * calls_per_pass, 1e-9)))
@@ -111,4 +110,4 @@ def kernel_energy(metrics, one_pass: Callable[[], object], calls_per_pass: int, 
         if energy.available:
             for _ in range(KERNEL_REGIONS):
                 energy.around(lambda: [one_pass() for _ in range(passes)])
-        energy.record(metrics, passes * calls_per_pass, per="call", floor=max(tol.ENERGY, tol.KERNEL))
+        energy.record(metrics, passes * calls_per_pass, floor, per="call")

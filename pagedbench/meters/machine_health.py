@@ -18,7 +18,7 @@ from pagedbench.engines.processes import descendants
 
 # Clock-event reasons that are normal: an idle card, application clocks, and the power cap every
 # loaded Hopper card reaches (still flagged for a moment after our own previous test: seen on an
-# H100 before most kernel cases, 2026-11-24). Thermal and hardware slowdowns are what contaminate.
+# H100 before most kernel cases: docs/hardware-notes.md). Thermal and hardware slowdowns are what contaminate.
 BENIGN = {"GpuIdle", "ApplicationsClocksSetting", "SwPowerCap"}
 BENIGN_UNDER_LOAD = BENIGN
 # Other processes taking a third of a core while the suite idles: a busy shared machine.

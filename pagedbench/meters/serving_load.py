@@ -5,7 +5,8 @@ streamed completions, TTFT/TPOT/ITL/E2E percentiles and goodput. It runs here in
 (its `main_async` on its own argument parser) so the figures are vLLM's, computed by vLLM's
 code; this module only chooses the request mix and bounds the wall time. While the load
 runs, the server's Prometheus metrics are read every `SCRAPE_S` for the KV-cache usage and
-preemptions that the block-pool tier shows in blocks.
+preemptions that the block-pool tier shows in blocks. Each load starts on an emptied prefix
+cache (run_load), so a load sent again with the same seed is not served from the last one's.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Load:
     num_prompts: int
     request_rate: float = math.inf      # Poisson arrivals per second; inf sends all at once
     max_concurrency: int | None = None
-    seed: int = 0                        # a new seed per run: the same prompts again would hit the prefix cache
+    seed: int = 0                        # prompts and arrival times; the same in every run of a case
 
     def argv(self, server: VllmServer, tokenizer: str, slo: dict[str, float]) -> list[str]:
         s = self.shape
@@ -120,18 +121,16 @@ def _import_generator() -> None:
 
 
 def run_load(server: VllmServer, tokenizer: str, load: Load, slo: dict[str, float], timeout_s: float) -> dict:
-    """vLLM's result dict for one load, plus the server-side figures under `server.*`."""
-    from vllm.benchmarks import serve as vllm_serve
-    from vllm.utils.argparse_utils import FlexibleArgumentParser
+    """vLLM's result dict for one load, plus the server-side figures under `server.*`.
 
-    parser = FlexibleArgumentParser()
-    vllm_serve.add_cli_args(parser)
-    args = parser.parse_args(load.argv(server, tokenizer, slo))
-    log = io.StringIO()
+    The server's prefix cache is emptied first, as `vllm bench sweep` does between runs: a load of the same
+    seed (a re-measurement, the next run on the same server) sends the same prompts, which would otherwise
+    be served from the cache of the last one. Hits within the load (a shared system prompt) still count."""
+    server.reset_prefix_cache()
     what = f"load {load.shape.name} at {load.request_rate} req/s"
-    with MetricsSampler(server) as sampler, contextlib.redirect_stdout(log):
+    with MetricsSampler(server) as sampler:
         try:
-            result = asyncio.run(asyncio.wait_for(vllm_serve.main_async(args), timeout_s))
+            result, log = generate(load.argv(server, tokenizer, slo), timeout_s)
         except TimeoutError as exc:
             raise server.crashed(what) or PagedBenchError(f"{what} did not finish in {timeout_s:.0f} s") from exc
         except Exception:
@@ -149,8 +148,22 @@ def run_load(server: VllmServer, tokenizer: str, load: Load, slo: dict[str, floa
     result["server.preemptions"] = sampler.grew("vllm:num_preemptions_total")
     result["server.prefix_cache_queries"] = sampler.grew("vllm:prefix_cache_queries_total")
     result["server.prefix_cache_hits"] = sampler.grew("vllm:prefix_cache_hits_total")
-    result["generator_log"] = log.getvalue()
+    result["generator_log"] = log
     return result
+
+
+def generate(argv: list[str], timeout_s: float) -> tuple[dict, str]:
+    """vLLM's `vllm bench serve` in this process on `argv`: (its result dict, what it printed)."""
+    from vllm.benchmarks import serve as vllm_serve
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    parser = FlexibleArgumentParser()
+    vllm_serve.add_cli_args(parser)
+    args = parser.parse_args(argv)
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        result = asyncio.run(asyncio.wait_for(vllm_serve.main_async(args), timeout_s))
+    return result, log.getvalue()
 
 
 def max_in_flight(result: dict) -> int:

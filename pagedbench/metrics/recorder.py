@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 from pagedbench.errors import PagedBenchError
 from pagedbench.gate import tolerance as tol
-from pagedbench.gate.baseline_file import Metric
+from pagedbench.metrics.metric import Metric
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 - SIGTERM (what `timeout` and a cancelled CI job send) is turned into the KeyboardInterrupt
   Ctrl-C raises, so one path handles both: pytest ends the session, the run JSON is written
-  with what finished, and every process the suite started is stopped (`stop_everything`).
+  with what finished, and every process the suite started is stopped (`stop_everything`): the
+  servers through the session's registry (`live_servers`, its one entry point `stop_all()`), then
+  any other descendant.
 - Two `--update-baselines` sessions writing one baselines folder take turns
   (`baseline_file.update_lock`, which `pagedbench baseline` takes too): each reads, merges and
   writes baselines/<slug>.json while it holds the lock, so neither loses the other's tests.
@@ -21,6 +23,7 @@ import filelock
 import psutil
 import pytest
 
+from pagedbench.engines.live_servers import LiveServers
 from pagedbench.gate.baseline_file import update_lock
 
 # Seconds a server gets to stop on its own when the session is cancelled: a CI runner sends SIGKILL
@@ -52,13 +55,17 @@ def uninstall_sigterm() -> None:
         signal.signal(signal.SIGTERM, _previous.pop(signal.SIGTERM))
 
 
-def stop_everything(grace_s: float = CANCEL_GRACE_S) -> list[int]:
-    """After an interrupt: every server the suite started, with its process group, then any other
+def live_servers() -> LiveServers:
+    """The registry a session owns: active from now on, so every server the session starts is in it."""
+    return LiveServers().activate()
+
+
+def stop_everything(live: LiveServers | None, grace_s: float = CANCEL_GRACE_S) -> list[int]:
+    """After an interrupt: every server in the session's registry, with its process group, then any other
     descendant of this process (an in-process engine's core, a resource tracker), SIGTERM then
     SIGKILL after grace_s. The PIDs that were still alive."""
-    from pagedbench.engines import vllm_server as server
-
-    server.stop_all(grace_s)
+    if live is not None:
+        live.stop_all(grace_s)
     try:
         left = psutil.Process().children(recursive=True)
     except psutil.Error:
@@ -105,15 +112,16 @@ class SessionEnd:
     On an interrupt, stops every process of the suite before anything else; with --update-baselines, holds
     the baselines folder's lock until the baselines are written, or refuses in one line when it waits too long."""
 
-    def __init__(self, gate_options):
+    def __init__(self, gate_options, live: LiveServers | None = None):
         self.gate_options = gate_options  # () -> the gate's Options, to turn its baseline update off
+        self.live = live                  # the session's servers
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session, exitstatus):
         config = session.config
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         if interrupted:
-            stop_everything()
+            stop_everything(self.live)
         lock = None
         if config.option.update_baselines and not interrupted:
             try:
@@ -133,3 +141,8 @@ class SessionEnd:
         finally:
             if lock is not None:
                 lock.release()
+            if self.live is not None:  # a server no teardown stopped (an internal error): not left running
+                from pagedbench.engines.vllm_server import STOP_GRACE_S  # httpx and the rest only when it ends
+
+                self.live.stop_all(STOP_GRACE_S)
+                self.live.deactivate()

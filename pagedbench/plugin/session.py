@@ -62,7 +62,8 @@ class SuiteSession:
             raise pytest.UsageError(str(exc)) from exc
         faults.install_sigterm()  # a cancelled CI job: handled as Ctrl-C, servers stopped, run JSON written
         # Around the session end: the interrupt's clean-up and the baselines folder's lock (faults.SessionEnd).
-        config.pluginmanager.register(faults.SessionEnd(lambda: self.gate.opts), "pagedbench.session-end")
+        self.live = faults.live_servers()  # the servers this session starts; SessionEnd stops them
+        config.pluginmanager.register(faults.SessionEnd(lambda: self.gate.opts, self.live), "pagedbench.session-end")
 
     # ---- collection ----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ The step loop follows vLLM v1's scheduler: running requests first (each gets its
 next tokens, preempting the newest running request when the pool is short),
 then waiting requests in FCFS order while the token budget, max_num_seqs and the
 pool allow, with chunked prefill. State is sampled after every step, as the
-meter samples vLLM's pool, into the same trace (pagedbench.metrics.trace).
+meter samples vLLM's pool, into the same trace (pagedbench.trace).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections import deque
 from dataclasses import dataclass
 
 from pagedbench.errors import PagedBenchError
-from pagedbench.metrics.trace import RunStats, StepSample
 from pagedbench.prediction.allocator import KVCacheManager
+from pagedbench.trace import RunStats, StepSample
 from pagedbench.workloads.requests import Workload
 
 

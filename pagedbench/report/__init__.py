@@ -9,7 +9,8 @@ because which model the blocks hold is a matter of arithmetic, not of
 measurement: a block of 16 tokens is a block of 16 tokens whatever the model.
 
 This package's modules, lowest first: results (what a section reads), tables
-(cells and markdown), plots, the sections by tier (memory_sections,
+(cells and markdown), plots (the file names and figure helpers) and the plots by tier (memory_plots,
+throughput_plots, kernel_plots, serving_plots), the sections by tier (memory_sections,
 serving_sections, settings_sections, throughput_sections, kernel_sections), capacity, summary
 (header, comparisons, headline figures) and document (the whole report). The names below are the
 ones the rest of the suite uses; the run JSON itself is pagedbench.gate.run_file's.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pagedbench.gate.run_file import is_number
-from pagedbench.report.plots import plot_decode
+from pagedbench.report.kernel_plots import plot_decode
 from pagedbench.report.results import (
     CONTIGUOUS_DECODE,
     PAGED_DECODE,

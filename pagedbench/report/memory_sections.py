@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pagedbench.gate.run_file import is_number
-from pagedbench.report.plots import plot_concurrent_users, plot_memory_waste, plot_prefix_sharing
+from pagedbench.report.memory_plots import plot_concurrent_users, plot_memory_waste, plot_prefix_sharing
 from pagedbench.report.results import (
     BLOCK_COUNTS,
     BYTE_MODELS,

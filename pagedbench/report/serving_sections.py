@@ -11,7 +11,6 @@ from pathlib import Path
 
 from pagedbench.gate.run_file import is_number
 from pagedbench.metrics.slo import SLO_MS
-from pagedbench.report.plots import plot_serving_latency, plot_serving_throughput
 from pagedbench.report.results import (
     COMPILE_MODES,
     ENGINE_STARTUP,
@@ -32,6 +31,7 @@ from pagedbench.report.results import (
     param_order,
     results,
 )
+from pagedbench.report.serving_plots import plot_serving_latency, plot_serving_throughput
 from pagedbench.report.tables import DASH, NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, times
 
 SERVING_TITLE = "Serving under load"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from pagedbench.gate.run_file import is_number
 from pagedbench.gate.tolerance import REFERENCE_AGREEMENT
-from pagedbench.report.plots import plot_max_num_seqs, plot_memory_timeline
 from pagedbench.report.results import (
     HF_GENERATE,
     MAX_NUM_SEQS_SWEEP,
@@ -21,6 +20,7 @@ from pagedbench.report.results import (
 )
 from pagedbench.report.serving_sections import SETTINGS_TITLE
 from pagedbench.report.tables import ACROSS_RUNS, NOT_IN_RUN, NOT_IN_RUN_PLOT, fmt, md_table, plot_link, speedup_cell
+from pagedbench.report.throughput_plots import plot_max_num_seqs, plot_memory_timeline
 
 
 def section_hf_generate(run: dict, out_dir: Path) -> tuple[str, str]:

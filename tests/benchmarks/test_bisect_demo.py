@@ -22,7 +22,7 @@ def test_bisect_finds_the_planted_commit(tmp_path):
     _git(repo, "config", "user.email", "bisect@pagedbench")
     _git(repo, "config", "user.name", "bisect")
     good = _git(repo, "rev-parse", "HEAD")
-    engine = repo / "pagedbench" / "engines" / "vllm_offline.py"
+    engine = repo / "pagedbench" / "engines" / "engine_settings.py"
     text = engine.read_text()
     needle = "max_num_seqs=None"  # the throughput engine's cap: vLLM's default
     assert needle in text, "the planted edit no longer applies: update this test"

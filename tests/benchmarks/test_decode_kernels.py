@@ -18,6 +18,7 @@ import pytest
 
 from pagedbench.errors import PagedBenchError
 from pagedbench.kernels import implementations as kernels
+from pagedbench.kernels.decode_inputs import DecodeCase
 from pagedbench.kernels.harness import BF16_TOL, KernelSession, time_calls
 from pagedbench.workloads.model import load_shape
 
@@ -67,7 +68,7 @@ def runnable():
 
 @pytest.mark.matrix(gpu=dict(impl=tuple(kernels.CONTIGUOUS), batch=BATCHES, context=CONTEXTS))
 def test_contiguous_decode(benchmark, metrics, target, impl, batch, context, attn_shape, kernel_session, session_store):
-    case = kernels.DecodeCase(batch, context, block_size=16, order="in-order")
+    case = DecodeCase(batch, context, block_size=16, order="in-order")
     with runnable():
         built = kernel_session.build(impl, kernels.CONTIGUOUS[impl], case, fresh=metrics.attempt > 0)
     assert built.rel_error < BF16_TOL, f"{impl}: relative error {built.rel_error:.2e} against the fp32 reference"
@@ -81,7 +82,7 @@ def test_contiguous_decode(benchmark, metrics, target, impl, batch, context, att
                              order=ORDERS))
 def test_paged_decode(benchmark, metrics, target, impl, batch, context, block_size, order, attn_shape, kernel_session,
                       session_store):
-    case = kernels.DecodeCase(batch, context, block_size, order)
+    case = DecodeCase(batch, context, block_size, order)
     with runnable():
         built = kernel_session.build(impl, kernels.PAGED[impl], case, fresh=metrics.attempt > 0)
     assert built.rel_error < BF16_TOL, f"{impl}: relative error {built.rel_error:.2e} against the fp32 reference"
@@ -116,7 +117,7 @@ def test_paged_decode_fp8(benchmark, metrics, target, impl, batch, context, attn
     bound); the error against the unrounded K/V is recorded (what the fp8 cache costs). The speed-up
     over the same case in bf16 (block 16, shuffled, the same inputs, timed right after) is recorded and
     gated, not asserted: how much of the halved traffic a kernel turns into time is what this measures."""
-    case = kernels.DecodeCase(batch, context, 16, "shuffled", kv_dtype="fp8")
+    case = DecodeCase(batch, context, 16, "shuffled", kv_dtype="fp8")
     with runnable():
         built, fp8_cost = kernel_session.build_fp8(impl, case, fresh=metrics.attempt > 0)
     assert built.rel_error < BF16_TOL, \
@@ -136,7 +137,7 @@ def test_paged_decode_fp8(benchmark, metrics, target, impl, batch, context, attn
 def test_paged_prefill(benchmark, metrics, target, batch, context, block_size, attn_shape, kernel_session):
     """Chunked prefill on a paged cache: the last 512 tokens of each sequence attend causally
     to everything before them through the block table (vLLM's FlashAttention path)."""
-    case = kernels.DecodeCase(batch, context, block_size, "shuffled")
+    case = DecodeCase(batch, context, block_size, "shuffled")
     with runnable():
         built = kernel_session.build_prefill(case, PREFILL_QUERY)
     assert built.rel_error < BF16_TOL, f"prefill: relative error {built.rel_error:.2e} against the fp32 reference"

@@ -3,7 +3,7 @@
 import pytest
 
 from pagedbench.engines import side_process as engine_side
-from pagedbench.engines.vllm_offline import expected_blocks, serving_settings
+from pagedbench.engines.engine_settings import expected_blocks, serving_settings
 from pagedbench.workloads import requests as workloads
 from pagedbench.workloads import tier_sizes as tiers
 from pagedbench.workloads.model import load_shape, resolve_model_dir

@@ -6,7 +6,8 @@ Each GPU stores its share of the KV heads: the per-GPU bytes per token at TP=n d
 
 import pytest
 
-from pagedbench.engines.vllm_offline import block_pool_settings, changed_settings, expected_blocks, serving_settings
+from pagedbench.engines.changed_settings import changed_settings
+from pagedbench.engines.engine_settings import block_pool_settings, expected_blocks, serving_settings
 from pagedbench.gate import tolerance as tol
 from pagedbench.meters.device_timing import NvmlSampler, timed_rounds
 from pagedbench.prediction import kv_arithmetic as kv

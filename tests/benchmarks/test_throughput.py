@@ -7,9 +7,10 @@ over the median round, its spread the rounds' relative stdev.
 
 import pytest
 
+from pagedbench.engines.changed_settings import changed_settings
+from pagedbench.engines.engine_settings import serving_settings
 from pagedbench.engines.hf_generate import HFSettings
 from pagedbench.engines.vllm_bench_throughput import run_reference
-from pagedbench.engines.vllm_offline import changed_settings, serving_settings
 from pagedbench.gate import tolerance as tol
 from pagedbench.meters.device_timing import NvmlSampler, timed_rounds
 from pagedbench.meters.energy import EnergyMeter
@@ -72,7 +73,7 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
     with NvmlSampler() as nvml, EnergyMeter() as energy:  # warm-up 1, rounds per tier (3 on GPU)
         rounds = timed_rounds(benchmark, lambda: serving_engine.timed_generate(wl), sizes.timing_rounds, energy=energy)
     prompt_tokens, out_tokens, _ = rounds[-1]
-    energy.record(metrics, out_tokens)
+    energy.record(metrics, out_tokens, tol.ENERGY)
     timed = [t for _, _, t in rounds]
     metrics.param(workload=wl.name, model=model_shape.name, requests=len(wl), vllm_effective=serving_engine.effective(),
                   settings_changed=changed_settings(serving_engine.settings))
@@ -120,7 +121,7 @@ def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_en
     finally:
         serving_engine.set_max_num_seqs(serving_engine.max_num_seqs)
     out_tokens = len(wl) * sizes.sweep_output_tokens
-    energy.record(metrics, out_tokens)
+    energy.record(metrics, out_tokens, tol.ENERGY)
     metrics.param(max_num_seqs=max_num_seqs, requests=len(wl), model=model_shape.name)
     tok_s = metrics.rate("output_tok_per_s", out_tokens, times, "tok/s", floor=tol.rate_floor(target.kind))
     session_store.put(test_max_num_seqs_sweep.__name__, (target.slug, max_num_seqs), tok_s)

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from pagedbench.engines.vllm_offline import block_pool_settings, expected_blocks
+from pagedbench.engines.engine_settings import block_pool_settings, expected_blocks
 from pagedbench.errors import BLOCK_SIZE_REFUSALS, StartError
 from pagedbench.plugin import targets
 from pagedbench.prediction import kv_arithmetic as kv

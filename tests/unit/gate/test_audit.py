@@ -31,3 +31,14 @@ def test_a_baseline_from_three_runs_on_two_machines_with_settings_is_fit(tmp_pat
     f = audit.audit(baseline(3, 2, []), [T], tmp_path)
     assert f.clean, audit.report_lines(f)
     assert audit.report_lines(f) == ["h200: 1 test(s) in the baseline: fit to gate"]
+
+
+def test_dropping_a_stale_workload_removes_its_figures_and_keeps_the_rest():
+    serving = "tests/benchmarks/test_serving.py::test_serving_rates[h200-variable]"
+    base = baseline(3, 2, [])
+    base.machines[IDENT].tests[serving] = {"r1.tpot_p50_ms": bl.Metric(12.0, "ms", "lower")}
+    base.machines[IDENT].settings[serving] = []
+    kept, gone = bl.drop(base, "*test_serving.py::*")
+    assert gone == [serving]
+    assert serving not in kept.machines[IDENT].tests and serving not in kept.machines[IDENT].settings
+    assert T in kept.machines[IDENT].tests and T in kept.tests

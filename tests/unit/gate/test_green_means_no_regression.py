@@ -66,17 +66,28 @@ def test_an_improvement_within_twice_the_tolerance_is_not_stale(tmp_path):
     assert not any(verdicts.is_stale(c) for c in gate.comparisons)
 
 
-def test_figures_from_other_settings_are_not_compared(tmp_path):
+def test_figures_from_other_settings_asked_for_are_not_compared(tmp_path):
     base = paged(20.0, 1.0)
     base.started(ASKED)
     gate = recorded_gate(tmp_path, base, confirm=0)
-    now = paged(30.0, 1.0)  # 50 % slower, but measured with another resolved default
-    now.started({**ASKED, "resolved": {**ASKED["resolved"], "max_num_seqs": 256}})
+    now = paged(30.0, 1.0)  # 50 % slower, but the suite asked for another block size
+    now.started({**ASKED, "asked": {**ASKED["asked"], "block_size": 32}})
     assert gate.judge(now) is None
     rows = {c.metric: c for c in gate.comparisons}
     assert rows["latency_us"].status == "not_compared"
-    assert rows["latency_us"].note == "baseline from other settings: max_num_seqs 1024 -> 256"
+    assert rows["latency_us"].note == "baseline from other settings: block_size 16 -> 32"
     assert "2 other settings" in gate.summary_lines()[-1]
+
+
+def test_a_default_vllm_resolved_differently_is_compared_and_named(tmp_path):
+    # What a vLLM upgrade does: the suite asks the same, vLLM resolves a lower cap, the figure regresses.
+    base = paged(20.0, 1.0)
+    base.started(ASKED)
+    gate = recorded_gate(tmp_path, base, confirm=0)
+    now = paged(30.0, 1.0)
+    now.started({**ASKED, "resolved": {**ASKED["resolved"], "max_num_seqs": 256}})
+    failure = gate.judge(now)
+    assert failure and "vLLM resolved max_num_seqs 1024 -> 256" in failure
 
 
 def test_the_same_settings_are_compared(tmp_path):

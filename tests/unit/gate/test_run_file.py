@@ -55,7 +55,7 @@ def test_never_ran(metrics, target):
 
 
 def test_ctrl_c_inside_a_timed_call_keeps_what_finished(pytester, monkeypatch):
-    """Seen on an H200 (2026-12-01, `timeout -s INT` in a settings run): pytest-benchmark's save crashed on the
+    """Seen on an H200 (`timeout -s INT` in a settings run; docs/hardware-notes.md): pytest-benchmark's save crashed on the
     benchmark left without a round, and the run JSON of the tests that had finished was never written."""
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     shutil.copy(ROOT / "conftest.py", pytester.path / "conftest.py")

@@ -132,7 +132,7 @@ def test_baseline_from_runs_carries_run_to_run_spread(tmp_path):
 
 
 def test_a_case_from_one_run_takes_its_familys_spread_and_is_named(tmp_path):
-    """Seen on an H200 (2026-11-30): a serving baseline from one run raised a confirmed +35.5 % TTFT p50
+    """Seen on an H200 (docs/hardware-notes.md): a serving baseline from one run raised a confirmed +35.5 % TTFT p50
     over its ±35 % floor on the next run of the same code. A case measured once borrows its neighbours'
     run-to-run spread (same test function and metric); one with none is named by `baseline`."""
     other = "tests/test_x.py::test_x[cpu-other]"

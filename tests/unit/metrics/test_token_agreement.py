@@ -10,7 +10,8 @@ import os
 
 import pytest
 
-from pagedbench.metrics.token_agreement import Agreement, check_workload, seeded_llama_weights
+from pagedbench.engines.output_check import check_workload, seeded_llama_weights
+from pagedbench.metrics.token_agreement import Agreement
 
 LAYERS = int(os.environ.get("PAGEDBENCH_CHECK_LAYERS", "4"))
 CONFIG = dict(model_type="llama", hidden_size=256, intermediate_size=768, vocab_size=4096, num_attention_heads=8,

@@ -104,7 +104,7 @@ def test_tensor_parallel_arithmetic():
 
 def test_a_kernel_case_reads_half_the_bytes_from_an_fp8_cache():
     """The kernel tier's bytes per decode step (its GB/s): one layer's K and V, 1 byte per element in fp8."""
-    from pagedbench.kernels.implementations import DecodeCase
+    from pagedbench.kernels.decode_inputs import DecodeCase
 
     llama8b = load_shape("llama-3.1-8b")
     bf16 = DecodeCase(32, 8192, 16, "shuffled")

@@ -1,10 +1,11 @@
-"""A run's block-pool trace: the interface between the engine meter and the simulator.
+"""A run's block-pool trace: the interface between the engine and the simulator.
 
 Both sides of the suite write the same record, one sample after every scheduler
-step: `vllm_engine.VLLMEngine.run_stepped` reads it off vLLM's own block pool
-(measured), `simulator.simulate` off the allocator model (predicted). Tests
+step: `engines.vllm_offline.VLLMEngine.run_stepped` reads it off vLLM's own block pool
+(measured), `prediction.simulator.simulate` off the allocator model (predicted). Tests
 compare the two field by field, so neither side imports the other; this module
-is all they share, as vLLM's `KVCacheBlocks` is the one type its KV cache
+is all they share (a shared module beside `errors`: the prediction track imports
+nothing from the measuring side), as vLLM's `KVCacheBlocks` is the one type its KV cache
 manager and scheduler exchange.
 """
 
