@@ -94,6 +94,7 @@ def run_ab(sides: dict[str, Side], pytest_args: list[str], rounds: int, repo: Pa
     records = []
     for r, name in order(rounds):
         side, out = sides[name], keep / f"round{r}-{name}.json"
+        out.unlink(missing_ok=True)  # a file left in --keep by an earlier run must not stand for this one
         load = list(os.getloadavg())
         t0 = time.monotonic()
         done = subprocess.run(side_command(side, out, baselines, pytest_args, python), cwd=repo,
