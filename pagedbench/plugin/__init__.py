@@ -41,7 +41,12 @@ def pytest_generate_tests(metafunc):
 
 def pytest_collection_modifyitems(config, items):
     config.stash[SESSION].deselect(items)
+    config.stash[SESSION].select(items)
     config.stash[SESSION].order(items)
+
+
+def pytest_report_collectionfinish(config):
+    return config.stash[SESSION].selection_note
 
 
 @pytest.hookimpl(wrapper=True)

@@ -21,7 +21,8 @@ MARKERS = (
     ("settings", "fp8 KV cache, compile modes, prefix caching, long context, start-up"),
     ("long", "long-context and start-up cases: -m 'not long' keeps a GPU run short"),
     ("gpu_only", "runs on GPUs only"),
-    ("slow", "minutes on a 2-core CPU machine (CPU start-up, the bisect demonstration): left out unless --run-slow"),
+    ("slow", "a minute or more on a 2-core CPU machine (CPU start-up, vLLM's own throughput benchmark, the bisect "
+             "demonstration): left out unless --run-slow"),
     ("tensor_parallel(n)", "runs on n GPUs of one host; ids carry e.g. h200x2"),
 )
 

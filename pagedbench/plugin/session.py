@@ -17,7 +17,7 @@ from pagedbench.gate.gate import Gate, Options
 from pagedbench.meters import machine_health as health
 from pagedbench.meters.device_timing import drop_unmeasured
 from pagedbench.metrics.recorder import Recorder
-from pagedbench.plugin import checks, faults, fixtures, options, targets
+from pagedbench.plugin import checks, faults, fixtures, options, selection, targets
 from pagedbench.plugin.remeasure import remeasure
 
 RECORDER = pytest.StashKey[Recorder]()
@@ -46,10 +46,15 @@ class SuiteSession:
             k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions, strict_stale=o.strict_stale,
             strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs, sample_health=not o.trust_machine,
             metrics_json=options.metrics_json(config, self.device.slug)))
+        self.selection_note: str | None = None
+        # A run that stops short leaves no former run's JSON in its place: replaced as the session starts.
+        # Plain `pytest` (the unit tests, nothing named) waits for its collection, so that it replaces the
+        # JSON of a `pytest --benchmark-only` run only when it measures something itself.
+        self.run_deferred = not (o.benchmark_skip or o.collectonly) and selection.default_unit_run(config)
+        if not (o.benchmark_skip or o.collectonly or self.run_deferred):
+            self.gate.start_run()
         if warning := health.startup_warning(self.device.is_gpu):
             warnings.warn(pytest.PytestWarning(warning), stacklevel=2)
-        if not (o.benchmark_skip or o.collectonly):
-            self.gate.start_run()  # a run that stops short leaves no former run's JSON in its place
         try:  # a broken baseline for this machine or --model stops the run before any engine starts
             self.gate.baseline(self.device.slug)
             checks.check_model("--model", o.model)
@@ -81,6 +86,17 @@ class SuiteSession:
         # No case here (a GPU-only test on a CPU machine): an empty set, whose one placeholder item
         # deselect() takes out of the run.
         metafunc.parametrize(names, [values[i] for i in keep], ids=[ids[i] for i in keep], indirect=["target"])
+
+    def select(self, items) -> None:
+        """Leave out what this command does not run (selection.py): the benchmark tiers under plain `pytest`,
+        tests without the benchmark fixture under --benchmark-only."""
+        sel = selection.select(self.config, items)
+        if sel.left_out:
+            self.config.hook.pytest_deselected(items=sel.left_out)
+            items[:] = sel.keep
+        self.selection_note = sel.note()
+        if self.run_deferred and any(map(selection.measures, items)):
+            self.gate.start_run()
 
     def deselect(self, items) -> None:
         """Take out the placeholders of tests with no case for the devices collected, and the CPU cases

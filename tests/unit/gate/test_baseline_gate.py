@@ -168,8 +168,9 @@ def test_gpu_slugs(name, slug):
 
 @pytest.mark.parametrize("slug", ["h100", "h200", "cpu"])
 def test_k_slug_selects_only_that_slug(slug):
+    # --trust-machine: no CPU speed probe (a torch import and 0.3 s of matmuls) for a collection
     out = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                          "--all-devices", "-k", slug, "tests/benchmarks/test_vllm_block_pool.py",
+                          "--trust-machine", "--all-devices", "-k", slug, "tests/benchmarks/test_vllm_block_pool.py",
                           "tests/benchmarks/test_throughput.py"],
                          cwd=ROOT, capture_output=True, text=True, check=True).stdout
     ids = [line for line in out.splitlines() if "::" in line]

@@ -23,12 +23,22 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 
-def greedy(dtype, lose_block: bool = False) -> list[tuple[int, ...]]:
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Matrices this small gain nothing from a second thread, and OpenMP threads that spin for a core another
+    process holds make the decode many times slower on a shared 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def greedy(dtype, lose_block: bool = False, requests: int | None = None) -> list[tuple[int, ...]]:
     model = transformers.LlamaForCausalLM(transformers.LlamaConfig(
         **{k: v for k, v in CONFIG.items() if k != "model_type"})).to(dtype).eval()
     model.load_state_dict({k: v.to(dtype) for k, v in seeded_llama_weights(CONFIG)})
     outs = []
-    for req in check_workload(CONFIG["vocab_size"]).requests:
+    for req in check_workload(CONFIG["vocab_size"]).requests[:requests]:
         ids = torch.tensor([list(req.prompt_token_ids)])
         if lose_block:
             ids = torch.cat([ids[:, :8], ids[:, 24:]], 1)
@@ -41,7 +51,8 @@ def greedy(dtype, lose_block: bool = False) -> list[tuple[int, ...]]:
 
 def test_rounding_agrees_more_than_a_lost_block():
     reference = greedy(torch.float32)
-    assert greedy(torch.float32) == reference  # greedy decoding of the same weights is deterministic
+    # Greedy decoding of the same weights is deterministic (a fresh model; a few requests show it).
+    assert greedy(torch.float32, requests=3) == reference[:3]
     rounding = Agreement.of(reference, greedy(torch.bfloat16))
     lost = Agreement.of(reference, greedy(torch.float32, lose_block=True))
     print(f"{LAYERS} layers: bf16 {rounding.token_agreement:.3f} {rounding.matched}; "
