@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from pagedbench.engines.server_api import plain
 from pagedbench.errors import PagedBenchError
 
 # A value is a JSON-like scalar; anything else stays a string (a backend name, a dtype).
@@ -26,14 +27,10 @@ def _fields() -> dict[str, set[str]]:
 
 
 def parse_value(text: str):
-    if text.lower() in _WORDS:
-        return _WORDS[text.lower()]
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    """'2048' -> 2048, 'false' -> False, 'none' -> None, anything else as it is (server_api.plain, with the
+    words in any case, as a shell user types them)."""
+    word = text.lower()
+    return _WORDS[word] if word in _WORDS else plain(text)
 
 
 def parse(items: list[str] | None) -> dict:
