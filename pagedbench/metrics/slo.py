@@ -9,7 +9,6 @@ interpolated linearly between the last rate that meets it and the first that doe
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 SLO_MS = {"ttft": 2000.0, "tpot": 100.0}  # p99 limits, milliseconds
@@ -52,8 +51,3 @@ def capacity(points: list[tuple[float, float]]) -> Capacity:
         frac = (1.0 - m0) / (m - m0) if m != m0 else 0.0
         return Capacity(r0 + frac * (rate - r0), "interpolated")
     return Capacity(pts[-1][0], "at least")
-
-
-def rate_key(rate: float) -> str:
-    """'r4', 'rinf': the prefix of each per-rate metric name."""
-    return "rinf" if math.isinf(rate) else f"r{rate:g}"

@@ -17,7 +17,6 @@ import zlib
 from dataclasses import dataclass
 
 from pagedbench.meters.serving_load import Load, Shape
-from pagedbench.metrics.slo import rate_key
 
 RATES = (1.0, 4.0, 16.0, math.inf)
 # Requests a load needs before a percentile of it is gated; below, the figure is reported only. A median
@@ -26,6 +25,11 @@ RATES = (1.0, 4.0, 16.0, math.inf)
 MIN_REQUESTS = {"p50": 30, "p99": 100}
 WARMUP_SEED = 10**6   # the warm-up load's own prompts, never a measured load's
 
+
+
+def rate_key(rate: float) -> str:
+    """'r4', 'rinf': the name of a load at that request rate, the prefix of its metrics' names."""
+    return "rinf" if math.isinf(rate) else f"r{rate:g}"
 
 @dataclass(frozen=True)
 class ServingSizes:
