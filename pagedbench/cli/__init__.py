@@ -8,6 +8,7 @@
     pagedbench history DIR [-k SUBSTRING] [--metric NAME] [--plots OUT]
     pagedbench bisect --good REV --bad REV [--repo DIR] -- <pytest args>
     pagedbench bisect --wheels FILE|W1,W2,... [--install-cmd T] [--python PY] [--repo DIR] -- <pytest args>
+    pagedbench ab --a SPEC --b SPEC [--rounds N] [--threshold F] [--out AB.json] -- <pytest args>
     pagedbench detectors [--trials N] [--seed S] [--readme README.md]
 
 Exit codes: 0 written, 2 bad input (unreadable or wrong-schema run JSON, README without its markers,
@@ -22,10 +23,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pagedbench.cli import audit, baseline, bisect_command, detectors, history, readme, report
+from pagedbench.cli import ab, audit, baseline, bisect_command, detectors, history, readme, report
 from pagedbench.errors import PagedBenchError
 
-COMMANDS = (report, readme, baseline, audit, history, bisect_command, detectors)
+COMMANDS = (report, readme, baseline, audit, history, bisect_command, ab, detectors)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -158,6 +158,23 @@ def measure_baseline(what: str, baselines: Path, pytest_args: list[str], cwd: Pa
         raise PagedBenchError(f"the good {what} measured no metric with this selection ({' '.join(pytest_args)}): "
                               "no step could be judged, nothing to bisect")
     log(f"good {what}: {measured(run)} metric(s) measured as the baseline")
+    for line in baseline_figures(run):
+        log(f"  {line}")
+
+
+def baseline_figures(run: dict) -> list[str]:
+    """What the good end measured, each figure with the band a later step is judged in: the 'A' that
+    every step's 'now vs baseline' line is read against."""
+    out = []
+    for test_id, entry in run.get("tests", {}).items():
+        if entry.get("outcome", "passed") != "passed" or entry.get("contaminated"):
+            continue
+        for name, m in entry.get("metrics", {}).items():
+            unit = f" {m['unit']}" if m.get("unit") else ""
+            band = tol.band(m.get("floor", 0.0), (m.get("spread", 0.0),), m.get("run_spread", 0.0))
+            out.append(f"{test_id.rsplit('::', 1)[-1]} {name} {m['value']:,.4g}{unit} "
+                       f"({m.get('direction', '?')} is better, threshold ±{100 * band:.1f} %)")
+    return out
 
 
 def bisect(repo: Path, good: str, bad: str, pytest_args: list[str], log=print) -> str:

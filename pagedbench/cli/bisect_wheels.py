@@ -102,7 +102,7 @@ def bisect_wheels(wheels: list[str], pytest_args: list[str], repo: Path = Path("
         target = install(0)
         if target is None:
             raise PagedBenchError(f"the good wheel {wheels[0]} does not install (--install-cmd {install_cmd!r})")
-        measure_baseline(f"wheel {wheels[0]}", baselines, pytest_args, repo, oracle_env(target, repo), python)
+        measure_baseline(f"wheel {wheels[0]}", baselines, pytest_args, repo, oracle_env(target, repo), python, log=log)
         shutil.rmtree(target, ignore_errors=True)
         newest = judge(len(wheels) - 1)
         if newest != 1:

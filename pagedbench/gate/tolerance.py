@@ -32,6 +32,13 @@ KERNEL_SDPA = 0.15
 # floor covers what an idle machine of one identity still swings by.
 CPU_RATE = 0.50
 
+# Energy from NVML's total energy counter around the timed regions (meters/energy). Joules per token
+# are watts over tok/s, so they carry tok/s's machine-to-machine noise (GPU_RATE) and on top of it the
+# board's power draw, which differs between boards of one GPU model (leakage, temperature, power
+# limit) and is read through a counter that advances in steps, not continuously. Twice the rate floor
+# until runs on several machines of one model give the spread itself.
+ENERGY = 0.10
+
 # Confirm before failing: a case outside tolerance is re-measured up to this many times and fails
 # only when most of its measurements (2 of 3) regress.
 CONFIRM_RUNS = 2

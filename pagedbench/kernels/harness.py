@@ -21,6 +21,7 @@ from pagedbench.kernels.copy_bandwidth import copy_bandwidth_gbps
 from pagedbench.kernels.decode_inputs import DecodeCase, fits, make_inputs, with_fp8_cache
 from pagedbench.kernels.implementations import ImplUnavailable
 from pagedbench.kernels.references import fp8_reference, prefill_reference, reference, rel_error
+from pagedbench.meters.energy import kernel_energy
 from pagedbench.meters.kernel_timing import GraphReplay, Timing, copies_for, l2_bytes, time_eager
 from pagedbench.workloads.model import ModelShape
 
@@ -138,15 +139,16 @@ class KernelSession:
         out = call()
         return Built("fa3", case, [call], label, rel_error(out, prefill_reference(inp, query_len)), 1)
 
-    def record(self, metrics, built: Built, timing: Timing) -> tuple[float, float, float]:
-        """Latency, K/V bandwidth and its share of the copy bandwidth; (seconds, GB/s, spread)."""
+    def record(self, metrics, built: Built, timing: Timing, one_pass=None) -> tuple[float, float, float]:
+        """Latency, K/V bandwidth and its share of the copy bandwidth, and with one_pass (time_calls') the
+        joules per call; (seconds, GB/s, spread)."""
         case, seconds, spread = built.case, timing.seconds, timing.spread
         gbps = case.kv_bytes(self.shape) / seconds / 1e9
         metrics.param(impl=built.impl, kernel=built.label, batch=case.batch, context=case.context,
                       block_size=case.block_size, order=case.order, kv_dtype=case.kv_dtype, rel_error=built.rel_error,
                       copy_gbps=self.copy_gbps, input_sets=built.input_sets)
         floor = tol.kernel_floor(built.impl)
-        record_latency(metrics, timing, floor)
+        record_latency(metrics, timing, floor, one_pass, len(built.calls))
         metrics.metric("kv_gbps", gbps, "GB/s", "higher", spread=spread, floor=floor)
         metrics.metric("pct_of_copy_bw", 100 * gbps / self.copy_gbps, "%", "higher", spread=spread, floor=floor)
         if timing.modes:
@@ -184,11 +186,11 @@ class KernelSession:
                       sides="latency_us here and the model-dtype case's latency_us in test_paged_decode")
         return speedup
 
-    def record_prefill(self, metrics, built: Built, timing: Timing, query_len: int) -> None:
+    def record_prefill(self, metrics, built: Built, timing: Timing, query_len: int, one_pass=None) -> None:
         case = built.case
         metrics.param(impl=built.impl, kernel=built.label, batch=case.batch, context=case.context,
                       block_size=case.block_size, query_len=query_len, rel_error=built.rel_error)
-        record_latency(metrics, timing, tol.KERNEL)
+        record_latency(metrics, timing, tol.KERNEL, one_pass, len(built.calls))
         flops = prefill_flops(case.batch, case.context, query_len, self.shape)
         metrics.metric("tflops", flops / timing.seconds / 1e12, "TFLOP/s", "higher", spread=timing.spread,
                        floor=tol.KERNEL)
@@ -212,8 +214,12 @@ def time_calls(calls: list[Callable]) -> tuple[Timing, Callable[[], object]]:
     return replay.time(), lambda: (replay.replay(), torch.cuda.synchronize())
 
 
-def record_latency(metrics, timing: Timing, floor: float) -> None:
+def record_latency(metrics, timing: Timing, floor: float, one_pass=None, calls: int = 1) -> None:
+    """Latency per call; with one_pass (a synchronized pass of `calls` calls) also joules per call,
+    measured after the timed rounds (meters/energy.kernel_energy)."""
     metrics.param(timing=timing.method)
+    if one_pass is not None:
+        kernel_energy(metrics, one_pass, calls, timing.seconds, max(tol.ENERGY, floor))
     metrics.metric("latency_us", timing.seconds * 1e6, "us", "lower", spread=timing.spread, floor=floor)
     if timing.modes:
         metrics.mark_unstable("latency_us", timing.modes[0] * 1e6, timing.modes[1] * 1e6)

@@ -70,16 +70,18 @@ def gpu_memory_used_gib(index: int = 0) -> float | None:
         return None
 
 
-def timed_rounds(benchmark, fn, rounds: int, warmup: int = 1) -> list:
+def timed_rounds(benchmark, fn, rounds: int, warmup: int = 1, energy=None) -> list:
     """Warm up outside the timing, then `rounds` timed rounds through pytest-benchmark (pedantic).
 
     Returns what fn returned in each timed round, so tests can take device-side
     times from it. With --benchmark-disable pytest-benchmark runs one round.
+    `energy` (meters.energy.EnergyMeter): its counter is read around each timed round, not the warm-up.
     """
     for _ in range(warmup):
         fn()
     results = []
-    benchmark.pedantic(lambda: results.append(fn()), rounds=rounds, iterations=1, warmup_rounds=0)
+    timed = fn if energy is None else (lambda: energy.around(fn))
+    benchmark.pedantic(lambda: results.append(timed()), rounds=rounds, iterations=1, warmup_rounds=0)
     return results
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pagedbench.engines import side_process
+from pagedbench.engines import overrides, side_process
 from pagedbench.engines.pool import EnginePool
 from pagedbench.errors import PagedBenchError, StartError
 from pagedbench.meters.device_timing import gpu_memory_used_gib
@@ -99,7 +99,11 @@ def _note_start(request, settings, resolved) -> None:
 def start_engine(engine_pool, request):
     """get(settings, beside=()) -> a live engine or server; a refused block size or layout skips with vLLM's
     reason. `beside`: settings to start at the same time and keep idle for a later test (EnginePool.get)."""
+    changed = request.config.option.engine_override
+
     def get(settings, beside=()):
+        settings = overrides.apply(settings, changed)
+        beside = tuple(overrides.apply(b, changed) for b in beside)
         engine = _started(settings, lambda: engine_pool.get(settings, beside))
         effective = getattr(engine, "effective", None)
         _note_start(request, settings, effective() if callable(effective) else None)
@@ -112,6 +116,8 @@ def run_side(engine_pool, tmp_path, request):
     """run(settings, workload, rounds, check) -> side_process.SideResult: the engine in a process of its own,
     once this process's engine has given the device back; skips and fails as start_engine does."""
     def run(settings, workload, rounds, check):
+        settings = overrides.apply(settings, request.config.option.engine_override)
+
         def side():
             engine_pool.close()
             return side_process.run_side(settings, workload, rounds, check, tmp_path)

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from pagedbench.cli.numbers import non_negative_int, positive_float
+from pagedbench.engines import overrides
+from pagedbench.errors import PagedBenchError
 from pagedbench.gate import tolerance as tol
 from pagedbench.workloads.serving_mixes import parse_rates
 
@@ -60,6 +62,10 @@ def add_options(parser) -> None:
                 help="collect every known device's cases (other devices' skip with the reason)")
     g.addoption("--run-slow", action="store_true",
                 help="also run the cases marked slow on a CPU machine (CI runs them as a step of their own)")
+    g.addoption("--engine-override", action="append", default=None, metavar="KEY=VALUE",
+                help="an engine or server setting every test's engine or `vllm serve` starts with (a field of "
+                     "EngineSettings or ServerSettings, e.g. max_num_batched_tokens=2048); repeat for several. "
+                     "How `pagedbench ab` compares two settings")
     g.addoption("--metrics-json", default=None, metavar="PATH",
                 help="where to write this run's metrics (run JSON); default runs/<gpu>-last.json")
 
@@ -69,6 +75,10 @@ def check_options(config) -> None:
     for name, what in MARKERS:
         config.addinivalue_line("markers", f"{name}: {what}")
     o = config.option
+    try:
+        o.engine_override = overrides.parse(o.engine_override)
+    except PagedBenchError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     if o.serving_rates is not None:
         try:
             o.serving_rates = parse_rates(o.serving_rates)

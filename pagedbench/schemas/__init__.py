@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 from referencing import Registry, Resource
 
-NAMES = ("metric", "stats", "run", "baseline", "history")
+NAMES = ("metric", "stats", "run", "baseline", "history", "ab")
 _BASE = "https://pagedbench.invalid/schemas/"
 
 

@@ -75,7 +75,7 @@ def test_contiguous_decode(benchmark, metrics, target, impl, batch, context, att
     timing, one_pass = time_calls(built.calls)
     benchmark.pedantic(one_pass, **HOST_ROUNDS)
     session_store.put(test_contiguous_decode.__name__, (target.slug, batch, context, impl),
-                      kernel_session.record(metrics, built, timing))
+                      kernel_session.record(metrics, built, timing, one_pass))
 
 
 @pytest.mark.matrix(gpu=dict(impl=tuple(kernels.PAGED), batch=BATCHES, context=CONTEXTS, block_size=BLOCK_SIZES,
@@ -88,7 +88,7 @@ def test_paged_decode(benchmark, metrics, target, impl, batch, context, block_si
     assert built.rel_error < BF16_TOL, f"{impl}: relative error {built.rel_error:.2e} against the fp32 reference"
     timing, one_pass = time_calls(built.calls)
     benchmark.pedantic(one_pass, **HOST_ROUNDS)
-    seconds, gbps, spread = kernel_session.record(metrics, built, timing)
+    seconds, gbps, spread = kernel_session.record(metrics, built, timing, one_pass)
     session_store.put(test_paged_decode.__name__, (target.slug, impl, batch, context, block_size, order),
                       (seconds, gbps, spread))
     contiguous = session_store.under(test_contiguous_decode.__name__, target.slug, batch, context)
@@ -125,7 +125,7 @@ def test_paged_decode_fp8(benchmark, metrics, target, impl, batch, context, attn
     metrics.param(error_vs_unrounded_kv=fp8_cost)
     timing, one_pass = time_calls(built.calls)
     benchmark.pedantic(one_pass, **HOST_ROUNDS)
-    kernel_session.record(metrics, built, timing)
+    kernel_session.record(metrics, built, timing, one_pass)
     # Timed here rather than taken from test_paged_decode: the run order puts these cases first, and a
     # -k selection may leave that case out (the first H200 run recorded no speed-up at all).
     model_dtype = kernel_session.build(impl, kernels.PAGED[impl], dataclasses.replace(case, kv_dtype="auto"))
@@ -143,4 +143,4 @@ def test_paged_prefill(benchmark, metrics, target, batch, context, block_size, a
     assert built.rel_error < BF16_TOL, f"prefill: relative error {built.rel_error:.2e} against the fp32 reference"
     timing, one_pass = time_calls(built.calls)
     benchmark.pedantic(one_pass, **HOST_ROUNDS)
-    kernel_session.record_prefill(metrics, built, timing, PREFILL_QUERY)
+    kernel_session.record_prefill(metrics, built, timing, PREFILL_QUERY, one_pass)

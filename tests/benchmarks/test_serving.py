@@ -13,6 +13,7 @@ import pytest
 from pagedbench.engines import vllm_server  # server_settings through the module: ci/plant.py replaces it
 from pagedbench.engines.vllm_server import VllmServer, group_alive
 from pagedbench.gate import tolerance as tol
+from pagedbench.meters.energy import EnergyMeter
 from pagedbench.meters.serving_load import max_in_flight, preload_generator, run_load
 from pagedbench.metrics import slo
 from pagedbench.prediction import kv_arithmetic as kv
@@ -82,7 +83,9 @@ def server(start_engine, engine_pool, served_model, model_shape, serving, target
 def measure(metrics, srv, tokenizer, load, timeout_s, key):
     """One load; its figures under `key.*` (latencies lower-is-better, rates higher-is-better). A percentile
     of too few requests to estimate (serving_mixes.MIN_REQUESTS) is a param, named in `report_only`."""
-    r = run_load(srv, tokenizer, load, slo.SLO_MS, timeout_s)
+    with EnergyMeter() as energy:
+        r = energy.around(lambda: run_load(srv, tokenizer, load, slo.SLO_MS, timeout_s))
+    energy.record(metrics, r["total_output_tokens"], tol.ENERGY, prefix=f"{key}.")
     kind, n = srv.settings.kind, load.num_prompts
     for what, pct in LATENCIES:
         name, value = f"{key}.{what}_{pct}_ms", float(r[f"{pct}_{what}_ms"])

@@ -13,6 +13,7 @@ from pagedbench.engines.hf_generate import HFSettings
 from pagedbench.engines.vllm_bench_throughput import run_reference
 from pagedbench.gate import tolerance as tol
 from pagedbench.meters.device_timing import NvmlSampler, timed_rounds
+from pagedbench.meters.energy import EnergyMeter
 from pagedbench.workloads import requests as workloads
 from pagedbench.workloads import tier_sizes as tiers
 from pagedbench.workloads.model import GIB
@@ -69,9 +70,10 @@ def test_vllm_throughput(benchmark, metrics, target, workload, serving_engine, m
                                 max_seq_len=sizes.max_model_len)
     else:
         wl = tiers.variable_workload(sizes)
-    with NvmlSampler() as nvml:  # warm-up 1, rounds per tier (3 on GPU)
-        rounds = timed_rounds(benchmark, lambda: serving_engine.timed_generate(wl), sizes.timing_rounds)
+    with NvmlSampler() as nvml, EnergyMeter() as energy:  # warm-up 1, rounds per tier (3 on GPU)
+        rounds = timed_rounds(benchmark, lambda: serving_engine.timed_generate(wl), sizes.timing_rounds, energy=energy)
     prompt_tokens, out_tokens, _ = rounds[-1]
+    energy.record(metrics, out_tokens, tol.ENERGY)
     timed = [t for _, _, t in rounds]
     metrics.param(workload=wl.name, model=model_shape.name, requests=len(wl), vllm_effective=serving_engine.effective(),
                   settings_changed=changed_settings(serving_engine.settings))
@@ -113,11 +115,13 @@ def test_max_num_seqs_sweep(benchmark, metrics, target, max_num_seqs, serving_en
     wl = workloads.Workload(wl.name, tuple(workloads.Request(r.prompt_token_ids, sizes.sweep_output_tokens)
                                            for r in wl.requests), wl.max_seq_len, wl.seed)
     try:
-        times = [t for _, _, t in timed_rounds(benchmark, lambda: serving_engine.timed_generate(wl),
-                                               sizes.timing_rounds)]
+        with EnergyMeter() as energy:
+            times = [t for _, _, t in timed_rounds(benchmark, lambda: serving_engine.timed_generate(wl),
+                                                   sizes.timing_rounds, energy=energy)]
     finally:
         serving_engine.set_max_num_seqs(serving_engine.max_num_seqs)
     out_tokens = len(wl) * sizes.sweep_output_tokens
+    energy.record(metrics, out_tokens, tol.ENERGY)
     metrics.param(max_num_seqs=max_num_seqs, requests=len(wl), model=model_shape.name)
     tok_s = metrics.rate("output_tok_per_s", out_tokens, times, "tok/s", floor=tol.rate_floor(target.kind))
     session_store.put(test_max_num_seqs_sweep.__name__, (target.slug, max_num_seqs), tok_s)

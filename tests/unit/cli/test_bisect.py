@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -163,6 +164,10 @@ def test_wheel_bisect_names_the_planted_version_and_skips_the_broken_one(tmp_pat
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith(f"first bad wheel: {wheels[5]}")
     # Bad by the gate's confirmed regression of the stand-in's rate, not by an error in the step.
+    # The good end's figures, then each step's against them (now vs baseline, change, threshold).
+    assert f"good wheel {wheels[0]}: 1 metric(s) measured as the baseline" in done.stdout
+    assert re.search(r"  test_standin\[cpu\] calls_per_s [\d.,]+ calls/s \(higher is better, threshold ±[\d.]+ %\)",
+                     done.stdout), done.stdout
     assert f"wheel 7/7 {wheels[6]}: bad (pytest exit 1: test_standin[cpu] calls_per_s " in done.stdout
     assert f"wheel 4/7 {wheels[3]}: skip (install failed)" in done.stdout  # after pip's own error line
     assert f"wheel 5/7 {wheels[4]}: good (pytest exit 0: 1 metric(s) gated" in done.stdout

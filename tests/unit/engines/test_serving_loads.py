@@ -35,7 +35,8 @@ def result_of(load, caching=True, block=16):
     r["p50_ttft_ms"] *= 1 if caching else 2              # the GPU's own checks: caching brings the first token sooner
     batch = load.max_concurrency or 1                     # and batching more requests gives more tok/s
     return {**r, "output_throughput": 100.0 * batch, "request_throughput": 10.0, "request_goodput": 10.0,
-            "completed": n, "failed": 0, "start_times": [0.1 * i for i in range(n)], "ttfts": [0.01] * n, "itls": [[0.01]] * n,
+            "completed": n, "failed": 0, "total_output_tokens": n * shape.output_len,
+            "start_times": [0.1 * i for i in range(n)], "ttfts": [0.01] * n, "itls": [[0.01]] * n,
             "server.kv_cache_usage_peak": 0.5, "server.preemptions": 0.0, "server.running_peak": 1.0,
             "server.prefix_cache_queries": n * (shape.prefix_len + shape.input_len), "server.prefix_cache_hits": hits}
 
