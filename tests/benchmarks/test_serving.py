@@ -125,9 +125,13 @@ def test_serving_rates(benchmark, metrics, target, shape, server, serving, serve
     if cap.bound == "interpolated":
         metrics.metric("slo_capacity_req_per_s", cap.req_per_s, "req/s", "higher",
                        floor=_floor(target.kind, "slo_capacity_req_per_s"))
-    if math.isinf(max(rates)):  # every request in flight at once holds KV blocks: 0 means /metrics was not read
-        peak = results[max(rates)]["server.kv_cache_usage_peak"]
-        assert peak > 0.0, f"KV usage read as {peak} while all requests were in flight"
+    if math.isinf(max(rates)):
+        # A sample of /metrics that saw requests running must see the KV blocks they hold (a load shorter
+        # than the sampling interval may be seen by none: then there is nothing to check).
+        r = results[max(rates)]
+        if r["server.running_peak"] > 0:
+            assert r["server.kv_cache_usage_peak"] > 0.0, \
+                f"{r['server.running_peak']:.0f} requests seen running with KV usage read as 0"
     if target.kind == "gpu":
         # An 8B model on one Hopper GPU serves 1 req/s well inside MLPerf's SLO; missing it is a regression.
         lowest = results[rates[0]]
