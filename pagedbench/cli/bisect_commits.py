@@ -48,7 +48,9 @@ def run_json(baselines: Path) -> Path:
 
 
 def pytest_command(baselines: Path, pytest_args: list[str], python: str = sys.executable) -> list[str]:
+    # --compare-other-settings: a commit that changed a setting is a suspect like any other.
     return [python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--benchmark-only", "--trust-machine",
+            "--compare-other-settings",
             f"--baselines-dir={baselines}", f"--metrics-json={run_json(baselines)}", *pytest_args]
 
 

@@ -33,6 +33,9 @@ class Options:
     strict_gpu: bool = False
     update: bool = False
     confirm: int = tol.CONFIRM_RUNS
+    # Compare figures measured with other settings asked for (a bisect, where the commit that changed
+    # a setting is a suspect like any other), naming the difference on the row.
+    compare_other_settings: bool = False
     strict_stale: bool = False  # an improvement beyond STALE x its tolerance fails: the baseline no longer describes the code
     sample_health: bool = True
     metrics_json: Path | None = None  # where finish() writes the run JSON; None: not written
@@ -116,10 +119,14 @@ class Gate:
         reasons: dict[str, str] = {}
         base_settings = machine.settings.get(rec.test_id) if machine else None
         now_settings = rec.params.get("settings", [])
-        if base_settings and (diff := settings.differences(base_settings, now_settings)):
+        asked = settings.differences(base_settings, now_settings) if base_settings else []
+        if asked and not self.opts.compare_other_settings:
             # Other settings asked for make other figures: neither a regression nor an improvement.
-            reasons = {name: "baseline from other settings: " + "; ".join(diff) for name in rec.metrics}
+            reasons = {name: "baseline from other settings: " + "; ".join(asked) for name in rec.metrics}
         resolved = settings.differences(base_settings or [], now_settings, "resolved")
+        moved = [f"vLLM resolved {'; '.join(resolved)}"] * bool(resolved)
+        if asked and self.opts.compare_other_settings:
+            moved.insert(0, "other settings asked: " + "; ".join(asked))
         for name, m in rec.metrics.items():
             if m.portable or name in reasons:
                 continue
@@ -134,8 +141,8 @@ class Gate:
                 bl.compare(rec.test_id, {**(bound or {}), **portable}, rec.metrics, self.opts.k, reasons)]
         if base and base_settings is None and rec.params.get("settings") and rec.test_id in _known(base, self.identity):
             rows = [verdicts.note(c, "baseline settings not recorded") for c in rows]
-        if resolved and not reasons:  # a vLLM upgrade's new default: compared, and the row says what moved
-            rows = [verdicts.note(c, "vLLM resolved " + "; ".join(resolved)) for c in rows]
+        if moved and not reasons:  # a vLLM upgrade's new default: compared, and the row says what moved
+            rows = [verdicts.note(c, "; ".join(moved)) for c in rows]
         return [bl.Comparison(c.test_id, c.metric, c.unit, c.direction, c.baseline, c.now, c.tolerance, "unstable",
                               f"modes {bl.fmt(rec.unstable[c.metric][0])} / {bl.fmt(rec.unstable[c.metric][1])} {c.unit}")
                 if c.metric in rec.unstable and c.status in ("ok", "regressed", "improved") else c for c in rows]

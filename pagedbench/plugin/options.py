@@ -43,6 +43,9 @@ def add_options(parser) -> None:
     g.addoption("--confirm-runs", type=non_negative_int, default=tol.CONFIRM_RUNS, metavar="N",
                 help="re-measure a suspected regression up to N times; it fails only when most measurements "
                      "regress (default %(default)s; 0 fails on the first)")
+    g.addoption("--compare-other-settings", action="store_true",
+                help="compare figures even where the baseline's were measured with other settings asked for (the "
+                     "row names them); what bisect does, where a commit that changed a setting is a suspect")
     g.addoption("--strict-stale", action="store_true",
                 help="fail a test whose figure improved beyond twice its tolerance: the baseline no longer "
                      "describes the code, and a regression as large would compare ok")

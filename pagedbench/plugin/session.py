@@ -44,6 +44,7 @@ class SuiteSession:
                 raise pytest.UsageError(str(exc)) from exc
         self.gate = Gate.for_device(o.baselines_dir, self.device, Options(
             k=o.tolerance_k, require_baseline=o.require_baseline, strict_versions=o.strict_versions, strict_stale=o.strict_stale,
+            compare_other_settings=o.compare_other_settings,
             strict_gpu=o.strict_gpu, update=o.update_baselines, confirm=o.confirm_runs, sample_health=not o.trust_machine,
             metrics_json=options.metrics_json(config, self.device.slug)))
         self.selection_note: str | None = None

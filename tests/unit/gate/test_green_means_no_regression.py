@@ -135,3 +135,13 @@ def test_merged_runs_count_their_machines_and_keep_settings(tmp_path):
     again = bl.parse(out.to_json())
     assert again.machine(H200["identity"]).settings[PAGED] == [ASKED]
     assert again.machine(H200["identity"]).commits[PAGED] == "abc123"
+
+
+def test_a_bisect_compares_across_settings_and_names_them(tmp_path):
+    base = paged(20.0, 1.0)
+    base.started(ASKED)
+    gate = recorded_gate(tmp_path, base, confirm=0, compare_other_settings=True)
+    now = paged(30.0, 1.0)
+    now.started({**ASKED, "asked": {**ASKED["asked"], "max_num_seqs": 1}})
+    failure = gate.judge(now)
+    assert failure and "other settings asked: max_num_seqs None -> 1" in failure
