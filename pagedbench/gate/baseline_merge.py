@@ -6,10 +6,9 @@ engine or a fresh machine of the same model moves the figure. Merging N run JSON
 relative spread between them, which the gate's tolerance then covers.
 
 A spread estimated from a handful of runs often comes out too small for one case while its
-neighbours show the truth: 3-run baselines of the H100 kernel tier raised 7 false alarms in
-3 later runs, all FlashInfer cases whose own 3 runs had agreed (2026-11-24). So each metric's
+neighbours show the truth (the H100 kernel case is in docs/hardware-notes.md). So each metric's
 run-to-run spread is at least the POOL_QUANTILE of its family's (same test function, same
-implementation, same metric): leave-one-out over 6 runs, that gave no alarm.
+implementation, same metric).
 
     python -m pagedbench baseline runs/h100-1.json runs/h100-2.json runs/h100-3.json
 """

@@ -57,12 +57,10 @@ class Gate:
 
     @classmethod
     def for_device(cls, baselines_dir: Path, device: Device, opts: Options) -> Gate:
-        """The gate of this machine: its device (on a CPU, a speed probe beside the identity, unless
-        the machine is trusted and not sampled), software versions and the suite's commit."""
-        described = device.as_dict()
-        if not device.is_gpu and opts.sample_health:
-            described["speed_probe"] = health.cpu_speed_probe()
-        return cls(Path(baselines_dir), described, software_versions(), opts, commit=suite_commit())
+        """The gate of this machine: its device, software versions and the suite's commit. On a CPU the
+        speed probe joins the device before the first measured test (`before`), so a session that
+        measures nothing (the unit tests, a collection) does not pay for it."""
+        return cls(Path(baselines_dir), device.as_dict(), software_versions(), opts, commit=suite_commit())
 
     def __post_init__(self):
         self.dir = Path(self.dir)
@@ -86,6 +84,8 @@ class Gate:
         """Sample the machine while the suite is idle, just before the timed work, and watch it
         until the work ends (a neighbour that starts mid-test is caught by the watch)."""
         if self.opts.sample_health:
+            if not self.is_gpu and "speed_probe" not in self.device:  # once, while the suite is idle
+                self.device["speed_probe"] = health.cpu_speed_probe()
             self._sample(rec, health.sample_before(self.is_gpu))
             self.stop_watch(rec)
             self._watches[rec.test_id] = watch.Watch(self.is_gpu).start()
