@@ -67,8 +67,10 @@ def band(floor: float, spreads: tuple[float, ...], run_spread: float = 0.0, k: f
 # machine: TPOT p50 and output tok/s moved <= 3.3 % between two machines of one GPU model, TTFT p50
 # <= 7 % at up to 16 req/s but +16 % with 64 requests in flight (queue order), where p99s belong.
 SERVING_GPU = {"tpot_p50": 0.05, "ttft_p50": 0.10, "p50": 0.10, "queued_p50": 0.25, "p99": 0.25, "rate": 0.05}
-# On the 2-core CPU the API server, the engine and the load generator share the cores.
-SERVING_CPU = {"tpot_p50": 0.50, "ttft_p50": 0.50, "p50": 0.50, "queued_p50": 0.50, "p99": 1.50, "rate": 0.50}
+# On the 2-core CPU the API server, the engine and the load generator share the cores. A queued TTFT
+# median there moves with which request the scheduler takes first: over 2x between clean runs of one
+# machine kind (docs/hardware-notes.md), so it is gated only against a collapse.
+SERVING_CPU = {"tpot_p50": 0.50, "ttft_p50": 0.50, "p50": 0.50, "queued_p50": 2.0, "p99": 1.50, "rate": 0.50}
 SERVING_FIGURES = tuple(SERVING_GPU)
 
 
